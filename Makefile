@@ -1,0 +1,66 @@
+# Lore. `make help` lists the targets. Every target installs what it needs, idempotently;
+# caches live in .cache/ (tools, Dapr binaries) and .venv/ (Python), both git-ignored.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Dapr runtime built from the Go module registry. 1.18.1, not 1.18.3: the registry here does not
+# serve durabletask-go v0.12.4, which 1.18.2+ need (see README, "Dapr runtime").
+DAPR_VERSION := 1.18.1
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .cache/tools/venv/bin/uv
+DAPRD := .cache/dapr/bin/daprd
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help install dapr secrets run lint test test-unit test-integration bench redis-start redis-stop clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv .cache/tools/venv
+	.cache/tools/venv/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml apps/*/pyproject.toml libs/*/pyproject.toml tools/*/pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: .venv/.synced ## install the Python workspace (uv sync)
+
+$(DAPRD): dapr/runtime/go.mod dapr/runtime/cmd/daprd/components.go
+	scripts/build-dapr.sh $(DAPR_VERSION)
+	@touch $@
+
+dapr: $(DAPRD) ## build daprd, placement and scheduler (cached in .cache/dapr)
+
+secrets: install ## create .run/secrets.json with random tokens and passwords (kept if present)
+	$(PY) -m lore_stack secrets
+
+run: install dapr secrets ## start Redis, the three apps and their sidecars; ingest the samples; answer; serve until Ctrl-C
+	$(PY) -m lore_stack up --daprd $(DAPRD)
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy apps libs tools tests bench
+
+test-unit: install ## unit tests (no network, no sidecar)
+	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install dapr secrets ## integration and e2e tests (real daprd sidecars, real Redis)
+	DAPRD=$(abspath $(DAPRD)) .venv/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+test: lint test-unit test-integration ## everything CI runs: lint, types, unit, integration, e2e
+
+bench: install ## benchmarks (ratios against a baseline measured in the same run)
+	$(PY) bench/embeddings.py
+
+redis-start: install ## start a standalone Redis with search: make redis-start REDIS_PORT=6390
+	$(PY) -m lore_stack redis start --port $${REDIS_PORT:-6379}
+
+redis-stop: install ## stop it: make redis-stop REDIS_PORT=6390
+	$(PY) -m lore_stack redis stop --port $${REDIS_PORT:-6379}
+
+clean: ## remove run state (.run); keeps caches
+	rm -rf .run

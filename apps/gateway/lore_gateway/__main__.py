@@ -1,0 +1,3 @@
+from lore_gateway.main import run
+
+run()

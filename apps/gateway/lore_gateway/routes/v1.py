@@ -1,0 +1,59 @@
+"""The public REST API, version 1."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from lore_core.contracts import (
+    DOCUMENT_ID_PATTERN,
+    TENANT_PATTERN,
+    Answer,
+    DocumentIn,
+    DocumentStatus,
+    QuestionIn,
+)
+from lore_core.http import parse_body
+
+from lore_gateway.deps import LoreDep, SettingsDep
+
+router = APIRouter(prefix="/v1")
+
+_JSON_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+
+
+@router.post("/documents", openapi_extra=_JSON_BODY)
+async def add_document(
+    request: Request,
+    response: Response,
+    lore: LoreDep,
+    settings: SettingsDep,
+    wait: Annotated[
+        bool, Query(description="Index before answering (true) or enqueue an event (false).")
+    ] = True,
+) -> DocumentStatus:
+    """Add or replace a document; `wait=false` enqueues it as an ingestion event (202)."""
+    document = parse_body(await request.body(), DocumentIn, max_bytes=settings.max_body_bytes)
+    if wait:
+        return await lore.ingest(document)
+    response.status_code = 202
+    return await lore.enqueue(document)
+
+
+@router.get("/documents/{tenant}/{document_id}")
+async def get_document(
+    tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
+    document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
+    lore: LoreDep,
+) -> DocumentStatus:
+    """The indexing status of one document."""
+    return await lore.status(tenant, document_id)
+
+
+@router.post("/answers", openapi_extra=_JSON_BODY)
+async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Answer:
+    """Answer a question from the indexed documents, with citations."""
+    question = parse_body(await request.body(), QuestionIn, max_bytes=settings.max_body_bytes)
+    return await lore.answer(question)

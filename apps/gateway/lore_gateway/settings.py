@@ -1,0 +1,20 @@
+"""Settings of lore-gateway (environment variables, names are case-insensitive)."""
+
+from __future__ import annotations
+
+from lore_core.settings import CommonSettings
+from pydantic import Field
+
+
+class Settings(CommonSettings):
+    app_id: str = "lore-gateway"
+    bind_host: str = Field(default="127.0.0.1", description="Address the public API listens on.")
+    query_app_id: str = "lore-query"
+    ingest_app_id: str = "lore-ingest"
+    pubsub: str = "pubsub"
+    ingest_topic: str = "lore.documents"
+    max_body_bytes: int = Field(
+        default=1_100_000,
+        gt=0,
+        description="Largest accepted request body (document limit plus JSON overhead).",
+    )

@@ -1,0 +1,3 @@
+from lore_ingest.main import run
+
+run()

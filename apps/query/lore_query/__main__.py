@@ -1,0 +1,3 @@
+from lore_query.main import run
+
+run()

@@ -1,0 +1,142 @@
+"""The extractive answer chain: retrieve, then quote the best-matching sentences with citations.
+
+It needs no language model, so it is also the fallback when a generator is unavailable or the
+evidence is too weak to let one speak. Composed with LCEL:
+`{question, tenant, top_k} -> retrieve -> select sentences -> Answer`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.runnables import Runnable, RunnableLambda
+from lore_core.contracts import Answer, Citation
+from lore_core.embeddings import MiniLMEmbeddings
+from lore_core.index import VectorIndex
+
+from lore_query.retrieval import LoreRetriever
+
+NO_ANSWER = "I could not find this in the indexed documents."
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "can",
+    ]
+)
+
+
+def _terms(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+
+
+def select_sentences(question: str, documents: list[Document], limit: int) -> list[tuple[str, int]]:
+    """Picks up to ``limit`` sentences as ``(sentence, document position)``, best first.
+
+    A sentence scores by the share of question terms it contains, weighted by its chunk's
+    retrieval score; the top chunk's first sentence is the fallback when no term matches.
+    """
+    wanted = _terms(question)
+    scored: list[tuple[float, int, str]] = []
+    for position, doc in enumerate(documents):
+        chunk_score = float(doc.metadata.get("score", 0.0))
+        for sentence in _SENTENCE.split(doc.page_content):
+            sentence = " ".join(sentence.split())
+            if len(sentence) < 12:
+                continue
+            overlap = len(wanted & _terms(sentence)) / max(len(wanted), 1)
+            scored.append((overlap * (0.5 + chunk_score), position, sentence))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    chosen: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for score, position, sentence in scored:
+        if len(chosen) == limit or (score <= 0 and chosen):
+            break
+        if sentence.lower() not in seen:
+            seen.add(sentence.lower())
+            chosen.append((sentence, position))
+    return chosen
+
+
+def compose_answer(question: str, documents: list[Document], limit: int) -> Answer:
+    """Builds the answer text with `[n]` markers and the matching citations."""
+    if not documents:
+        return Answer(answer=NO_ANSWER, citations=[], mode="extractive")
+    chosen = select_sentences(question, documents, limit)
+    markers: dict[int, int] = {}
+    parts = []
+    for sentence, position in chosen:
+        marker = markers.setdefault(position, len(markers) + 1)
+        parts.append(f"{sentence} [{marker}]")
+    citations = [
+        Citation(
+            marker=marker,
+            document_id=str(documents[position].metadata["document_id"]),
+            title=str(documents[position].metadata.get("title", "")),
+            source=documents[position].metadata.get("source"),
+            chunk=int(documents[position].metadata["chunk"]),
+            score=round(float(documents[position].metadata["score"]), 4),
+            text=documents[position].page_content,
+        )
+        for position, marker in sorted(markers.items(), key=lambda item: item[1])
+    ]
+    return Answer(answer=" ".join(parts) if parts else NO_ANSWER, citations=citations, mode="extractive")
+
+
+def build_chain(
+    *, index: VectorIndex, embeddings: MiniLMEmbeddings, min_score: float, sentences: int
+) -> Runnable[dict[str, Any], Answer]:
+    """The chain's input is `{"question": str, "tenant": str, "top_k": int}`."""
+
+    async def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
+        retriever = LoreRetriever(
+            index=index,
+            embeddings=embeddings,
+            tenant=inputs["tenant"],
+            k=inputs["top_k"],
+            min_score=min_score,
+        )
+        return {**inputs, "documents": await retriever.ainvoke(inputs["question"])}
+
+    def answer(inputs: dict[str, Any]) -> Answer:
+        return compose_answer(inputs["question"], inputs["documents"], sentences)
+
+    return RunnableLambda(retrieve) | RunnableLambda(answer)

@@ -1,0 +1,18 @@
+"""FastAPI dependencies of lore-query; tests replace them with `app.dependency_overrides`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, Request
+from langchain_core.runnables import Runnable
+from lore_core.contracts import Answer
+
+AnswerChain = Runnable[dict[str, Any], Answer]
+
+
+def get_chain(request: Request) -> AnswerChain:
+    return cast(AnswerChain, request.app.state.chain)
+
+
+ChainDep = Annotated[AnswerChain, Depends(get_chain)]

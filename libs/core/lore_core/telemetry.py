@@ -1,0 +1,66 @@
+"""Prometheus metrics and OpenTelemetry traces for a Lore FastAPI app.
+
+Traces: FastAPI server spans continue an incoming W3C `traceparent`; the sidecar client is
+instrumented too, so the context travels gateway -> daprd -> daprd -> query and one question is
+one trace. Spans are exported over OTLP/HTTP only when an endpoint is configured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+_UNTRACED = "healthz,readyz,metrics"
+
+
+def tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """A provider for one app; kept per app (not global) so tests can run several apps per process."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if otlp_endpoint:
+        exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    return provider
+
+
+def instrument(
+    app: FastAPI, provider: TracerProvider, *, clients: tuple[httpx.AsyncClient, ...] = ()
+) -> None:
+    """Adds `/metrics`, request metrics and tracing to ``app`` and its outgoing ``clients``."""
+    registry = CollectorRegistry()
+    requests = Counter(
+        "lore_http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "lore_http_request_duration_seconds",
+        "Time to first response byte",
+        ["method", "route"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        latency.labels(request.method, template).observe(time.perf_counter() - started)
+        requests.labels(request.method, template, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def _metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=_UNTRACED)
+    for client in clients:
+        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=provider)

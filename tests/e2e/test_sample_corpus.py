@@ -1,0 +1,45 @@
+"""The `make run` journey: ingest the sample corpus through the gateway, ask, get the citation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from lore_stack import demo
+from lore_stack.__main__ import SAMPLE_QUESTION
+from lore_stack.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+CORPUS = Path(__file__).resolve().parents[2] / "samples" / "corpus"
+
+
+def test_sample_question_is_answered_with_the_retention_citation(stack: Stack, gateway: httpx.Client) -> None:
+    url = stack.url("lore-gateway")
+    statuses = demo.ingest_corpus(url, CORPUS)
+    assert {s["document_id"] for s in statuses} == {"retention", "support", "security"}
+    assert all(s["state"] == "indexed" and s["chunks"] >= 1 for s in statuses)
+
+    answer = demo.ask(url, SAMPLE_QUESTION)
+    assert answer["citations"], answer
+    assert answer["citations"][0]["document_id"] == "retention"
+    assert "30 days" in answer["answer"]
+    assert "[1]" in answer["answer"]
+
+    status = gateway.get("/v1/documents/default/retention")
+    assert status.status_code == 200
+    assert status.json()["state"] == "indexed"
+
+
+def test_reingesting_the_corpus_changes_nothing(stack: Stack) -> None:
+    url = stack.url("lore-gateway")
+    first = demo.ingest_corpus(url, CORPUS)
+    second = demo.ingest_corpus(url, CORPUS)
+    assert [s["chunks"] for s in first] == [s["chunks"] for s in second]
+
+
+def test_unknown_document_is_404(gateway: httpx.Client) -> None:
+    response = gateway.get("/v1/documents/default/never-seen")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

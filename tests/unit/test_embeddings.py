@@ -1,0 +1,260 @@
+"""Behaviour of the offline numpy all-MiniLM-L6-v2 embeddings (no network, no torch)."""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
+
+from lore_core.embeddings import MiniLMEmbeddings, _erf, default_model_dir
+
+F64 = npt.NDArray[np.float64]
+
+PASSWORD_QUESTION = "How do I reset my password?"
+PASSWORD_PARAPHRASE = "Steps to change a forgotten password"
+UNRELATED = "The train leaves at noon"
+
+# Sentences of very different token counts, embedded together in one padded batch.
+MIXED_LENGTHS = [
+    "Hi",
+    "This is a test sentence",
+    "Lore answers questions about your documents by retrieving the most relevant chunks "
+    "and handing them, together with the question, to a language model.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> MiniLMEmbeddings:
+    return MiniLMEmbeddings()
+
+
+class ReferenceMiniLM:
+    """Deliberately naive all-MiniLM-L6-v2: float64, one token and one head at a time, no padding.
+
+    Written straight from the BERT paper / Hugging Face ``BertModel`` so that it shares nothing
+    with the production code but the checkpoint and the tokenizer file.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        self.w: dict[str, F64] = {
+            name: tensor.astype(np.float64) for name, tensor in load_file(model_dir / "model.safetensors").items()
+        }
+        config: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self.layers = int(config["num_hidden_layers"])
+        self.heads = int(config["num_attention_heads"])
+        self.head_dim = int(config["hidden_size"]) // self.heads
+        self.eps = float(config["layer_norm_eps"])
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+
+    def token_ids(self, text: str, max_seq_length: int = 256) -> list[int]:
+        ids = self.tokenizer.encode(text).ids
+        if len(ids) > max_seq_length:
+            ids = [*ids[: max_seq_length - 1], ids[-1]]  # keep [SEP]
+        return ids
+
+    def layer_norm(self, x: F64, name: str) -> F64:
+        mean = sum(x) / len(x)
+        var = sum((v - mean) ** 2 for v in x) / len(x)
+        normalised: F64 = (x - mean) / math.sqrt(var + self.eps) * self.w[name + ".weight"] + self.w[name + ".bias"]
+        return normalised
+
+    def linear(self, x: F64, name: str) -> F64:
+        y: F64 = self.w[name + ".weight"] @ x + self.w[name + ".bias"]
+        return y
+
+    def embed_ids(self, ids: list[int]) -> F64:
+        w = self.w
+        states = [
+            self.layer_norm(
+                w["embeddings.word_embeddings.weight"][token]
+                + w["embeddings.position_embeddings.weight"][position]
+                + w["embeddings.token_type_embeddings.weight"][0],
+                "embeddings.LayerNorm",
+            )
+            for position, token in enumerate(ids)
+        ]
+        for layer in range(self.layers):
+            p = f"encoder.layer.{layer}."
+            queries = [self.linear(x, p + "attention.self.query") for x in states]
+            keys = [self.linear(x, p + "attention.self.key") for x in states]
+            values = [self.linear(x, p + "attention.self.value") for x in states]
+            new_states = []
+            for i, state in enumerate(states):
+                head_outputs = []
+                for head in range(self.heads):
+                    part = slice(head * self.head_dim, (head + 1) * self.head_dim)
+                    scores = [float(queries[i][part] @ k[part]) / math.sqrt(self.head_dim) for k in keys]
+                    top = max(scores)
+                    weights = [math.exp(s - top) for s in scores]
+                    total = sum(weights)
+                    head_output = np.zeros(self.head_dim)
+                    for weight, value in zip(weights, values, strict=True):
+                        head_output += weight / total * value[part]
+                    head_outputs.append(head_output)
+                attended = self.layer_norm(
+                    self.linear(np.concatenate(head_outputs), p + "attention.output.dense") + state,
+                    p + "attention.output.LayerNorm",
+                )
+                inner = self.linear(attended, p + "intermediate.dense")
+                activated = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in inner])
+                new_states.append(
+                    self.layer_norm(self.linear(activated, p + "output.dense") + attended, p + "output.LayerNorm")
+                )
+            states = new_states
+        pooled: F64 = sum(states, np.zeros_like(states[0])) / len(states)
+        normalised: F64 = pooled / np.linalg.norm(pooled)
+        return normalised
+
+    def embed(self, text: str, max_seq_length: int = 256) -> F64:
+        return self.embed_ids(self.token_ids(text, max_seq_length))
+
+
+@pytest.fixture(scope="module")
+def reference() -> ReferenceMiniLM:
+    return ReferenceMiniLM(default_model_dir())
+
+
+def cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_embeddings_are_float32_unit_vectors_of_dimension_384(model: MiniLMEmbeddings) -> None:
+    vectors = model.embed(["first text", "a second, somewhat longer text", ""])
+
+    assert model.dimension == 384
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    assert np.all(np.isfinite(vectors))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_empty_input_gives_an_empty_matrix(model: MiniLMEmbeddings) -> None:
+    vectors = model.embed([])
+
+    assert vectors.shape == (0, 384)
+    assert vectors.dtype == np.float32
+    assert model.embed_documents([]) == []
+
+
+def test_embedding_is_deterministic(model: MiniLMEmbeddings) -> None:
+    texts = [PASSWORD_QUESTION, UNRELATED]
+
+    np.testing.assert_array_equal(model.embed(texts), model.embed(texts))
+
+
+def test_batched_embedding_matches_one_text_at_a_time(model: MiniLMEmbeddings) -> None:
+    texts = [*MIXED_LENGTHS, PASSWORD_QUESTION, UNRELATED, PASSWORD_PARAPHRASE, "one", "two words"]
+    one_at_a_time = np.stack([model.embed([text])[0] for text in texts])
+    small_batches = MiniLMEmbeddings(batch_size=3)
+
+    np.testing.assert_allclose(model.embed(texts), one_at_a_time, atol=1e-5)
+    np.testing.assert_allclose(small_batches.embed(texts), one_at_a_time, atol=1e-5)
+
+
+def test_langchain_interface_returns_lists_of_floats_matching_embed(model: MiniLMEmbeddings) -> None:
+    documents = model.embed_documents([PASSWORD_QUESTION, UNRELATED])
+    query = model.embed_query(PASSWORD_QUESTION)
+
+    assert len(documents) == 2
+    assert all(len(vector) == 384 and isinstance(vector[0], float) for vector in documents)
+    assert len(query) == 384
+    np.testing.assert_allclose(documents, model.embed([PASSWORD_QUESTION, UNRELATED]), atol=1e-6)
+    np.testing.assert_allclose(query, documents[0], atol=1e-5)
+
+
+def test_paraphrase_is_more_similar_than_an_unrelated_sentence(model: MiniLMEmbeddings) -> None:
+    question, paraphrase, unrelated = model.embed([PASSWORD_QUESTION, PASSWORD_PARAPHRASE, UNRELATED])
+
+    paraphrase_similarity = cosine(question, paraphrase)
+    unrelated_similarity = cosine(question, unrelated)
+
+    assert paraphrase_similarity > unrelated_similarity
+    # The published model puts close paraphrases above 0.6 and unrelated sentences near 0.
+    assert paraphrase_similarity > 0.6
+    assert -0.1 < unrelated_similarity < 0.2
+
+
+def test_text_longer_than_max_seq_length_is_truncated(model: MiniLMEmbeddings) -> None:
+    assert model.max_seq_length == 256
+    filler = "the " * 140  # one word piece each
+
+    # Tokens past position 128 still count (the bundled tokenizer.json alone would cut at 128) ...
+    within_limit = model.embed([filler + "quantum physics lecture notes", filler + "chocolate cake recipe"])
+    assert not np.allclose(within_limit[0], within_limit[1], atol=1e-3)
+
+    # ... but everything past max_seq_length word pieces is dropped.
+    long_text = "The quick brown fox jumps over the lazy dog. " * 60
+    beyond_limit = model.embed([long_text + "quantum physics lecture notes", long_text + "chocolate cake recipe"])
+    assert np.all(np.isfinite(beyond_limit))
+    np.testing.assert_allclose(np.linalg.norm(beyond_limit, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(beyond_limit[0], beyond_limit[1], atol=1e-6)
+
+
+def test_truncation_keeps_cls_and_sep_like_sentence_transformers(reference: ReferenceMiniLM) -> None:
+    short_model = MiniLMEmbeddings(max_seq_length=8)
+    text = "Lore answers questions about your documents by retrieving chunks"
+
+    expected = reference.embed(text, max_seq_length=8)
+
+    np.testing.assert_allclose(short_model.embed([text])[0], expected, atol=1e-4)
+
+
+def test_padded_batch_matches_naive_per_token_reference(model: MiniLMEmbeddings, reference: ReferenceMiniLM) -> None:
+    batch = model.embed(MIXED_LENGTHS)
+
+    for text, vector in zip(MIXED_LENGTHS, batch, strict=True):
+        np.testing.assert_allclose(vector, reference.embed(text), atol=1e-4, err_msg=repr(text))
+
+
+def test_known_values_of_all_minilm_l6_v2(model: MiniLMEmbeddings, reference: ReferenceMiniLM) -> None:
+    assert reference.token_ids("This is a test sentence") == [101, 2023, 2003, 1037, 3231, 6251, 102]
+    # First values computed once with ReferenceMiniLM.
+    np.testing.assert_allclose(
+        model.embed_query("This is a test sentence")[:5],
+        [0.071552, 0.068480, 0.006603, 0.101770, 0.011122],
+        atol=1e-4,
+    )
+    # Canonical values of sentence-transformers/all-MiniLM-L6-v2 pinned by an independent ONNX
+    # implementation (qdrant/fastembed, tests/test_text_onnx_embeddings.py, atol 1e-3 there).
+    np.testing.assert_allclose(
+        model.embed_query("hello world")[:5], [-0.034478, 0.03102, 0.00673, 0.02611, -0.039362], atol=1e-4
+    )
+
+
+def test_concurrent_calls_from_threads_give_the_sequential_results(model: MiniLMEmbeddings) -> None:
+    inputs = [[text, PASSWORD_QUESTION] for text in MIXED_LENGTHS] * 2
+    sequential = [model.embed(texts) for texts in inputs]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(model.embed, inputs))
+
+    for got, expected in zip(concurrent, sequential, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"batch_size": 0}, {"max_seq_length": 1}, {"max_seq_length": 513}],
+    ids=["batch_size=0", "max_seq_length=1", "max_seq_length=513"],
+)
+def test_rejects_out_of_range_settings(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        MiniLMEmbeddings(**kwargs)
+
+
+def test_gelu_uses_erf_accurate_to_1e_6() -> None:
+    x = np.linspace(-8.0, 8.0, 200_001, dtype=np.float32)
+    exact = np.array([math.erf(float(v)) for v in x])
+
+    assert np.max(np.abs(_erf(x) - exact)) < 1e-6

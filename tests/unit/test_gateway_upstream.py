@@ -1,0 +1,33 @@
+"""How the gateway maps what came back through Dapr invocation."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from lore_core.http import ApiError
+from lore_gateway.services import _upstream
+
+
+def test_callee_4xx_passes_through_with_its_error_code() -> None:
+    response = httpx.Response(404, json={"error": "not_found", "detail": "no document"})
+    with pytest.raises(ApiError) as caught:
+        _upstream(response, "lore-ingest")
+    assert (caught.value.status_code, caught.value.code) == (404, "not_found")
+
+
+def test_dapr_invocation_error_becomes_503() -> None:
+    response = httpx.Response(500, json={"errorCode": "ERR_DIRECT_INVOKE", "message": "connection refused"})
+    with pytest.raises(ApiError) as caught:
+        _upstream(response, "lore-query")
+    assert caught.value.status_code == 503
+    assert "lore-query" in caught.value.detail
+
+
+def test_callee_own_5xx_becomes_502() -> None:
+    with pytest.raises(ApiError) as caught:
+        _upstream(httpx.Response(500, text="boom"), "lore-query")
+    assert caught.value.status_code == 502
+
+
+def test_success_returns_the_body() -> None:
+    assert _upstream(httpx.Response(200, json={"ok": True}), "lore-query") == {"ok": True}

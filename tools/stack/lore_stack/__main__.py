@@ -1,0 +1,101 @@
+"""`python -m lore_stack`: run a local Lore, or manage its Redis.
+
+up                  start Redis, the apps and their sidecars from dapr.yaml; ingest the
+                    sample corpus, print an answer, serve until Ctrl-C
+redis start|stop    a standalone Redis with search (for REDIS_URL users and tests)
+secrets             create the local secrets file if it is missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import redis as redis_py
+
+from lore_stack import demo, runfile
+from lore_stack.redis_server import RedisServer
+from lore_stack.secrets import ensure_secrets
+from lore_stack.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[3]
+SAMPLE_QUESTION = "How long are deleted files kept before they are purged?"
+
+
+def _up(args: argparse.Namespace) -> int:
+    stack = Stack(
+        runfile=runfile.load(ROOT / "dapr.yaml"),
+        run_dir=ROOT / ".run",
+        daprd=Path(args.daprd),
+        secrets_file=ROOT / ".run" / "secrets.json",
+        redis_url=os.environ.get("REDIS_URL") or None,
+        redis_port=int(os.environ.get("REDIS_PORT", "6379")),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        print("starting Redis, daprd sidecars and apps (logs in .run/logs) ...", flush=True)
+        stack.start()
+        gateway = stack.url("lore-gateway")
+        statuses = demo.ingest_corpus(gateway, ROOT / "samples" / "corpus")
+        print(
+            f"ingested {len(statuses)} documents: "
+            + ", ".join(f"{s['document_id']} ({s['chunks']} chunks)" for s in statuses)
+        )
+        print(demo.render(SAMPLE_QUESTION, demo.ask(gateway, SAMPLE_QUESTION)), flush=True)
+        if args.once:
+            return 0
+        print(
+            f"\nLore is serving at {gateway} (OpenAPI at {gateway}/docs). Ctrl-C stops everything.",
+            flush=True,
+        )
+        stop.wait()
+        return 0
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+
+
+def _redis(args: argparse.Namespace) -> int:
+    secrets = ensure_secrets(ROOT / ".run" / "secrets.json")
+    server = RedisServer(
+        port=args.port, data_dir=Path(args.dir).resolve(), password=secrets["redis-password"]
+    )
+    if args.action == "start":
+        server.start()
+        print(f"redis with search on 127.0.0.1:{args.port}, data in {server.data_dir}")
+    else:
+        with contextlib.suppress(redis_py.ConnectionError):
+            server.client().shutdown(nosave=False)
+        print(f"redis on port {args.port} stopped")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="lore_stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--daprd", default=str(ROOT / ".cache" / "dapr" / "bin" / "daprd"))
+    up.add_argument("--once", action="store_true", help="stop after printing the answer")
+    r = sub.add_parser("redis")
+    r.add_argument("action", choices=["start", "stop"])
+    r.add_argument("--port", type=int, default=6379)
+    r.add_argument("--dir", default=str(ROOT / ".run" / "redis"))
+    sub.add_parser("secrets")
+    args = parser.parse_args()
+    if args.command == "up":
+        return _up(args)
+    if args.command == "redis":
+        return _redis(args)
+    ensure_secrets(ROOT / ".run" / "secrets.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""A whole local Lore: Redis, and for each app in `dapr.yaml` its daprd sidecar and its process.
+
+Used by `make run` (fixed ports from `dapr.yaml`) and by the integration tests (free ports, a
+temporary run directory, one stack per test module).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from lore_stack import resources
+from lore_stack.procs import Proc
+from lore_stack.redis_server import RedisServer
+from lore_stack.runfile import AppSpec, RunFile
+from lore_stack.secrets import ensure_secrets
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Sidecar:
+    spec: AppSpec
+    daprd: Proc
+    app: Proc
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.spec.dapr_http_port}"
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.spec.app_port}"
+
+
+@dataclass
+class Stack:
+    """Starts and stops every process of a local Lore.
+
+    Args:
+        runfile: The parsed `dapr.yaml`.
+        run_dir: Where logs, rendered resources, Redis data and the name-resolution db live.
+        daprd: Path of the daprd binary.
+        secrets_file: The local secret store file (created with random values when missing).
+        redis_url: Use this Redis instead of starting one (no password in the URL; the password
+            is the `redis-password` secret).
+        redis_port: Port of the Redis this stack starts (when ``redis_url`` is None).
+        env: Extra environment for every app (settings overrides in tests).
+    """
+
+    runfile: RunFile
+    run_dir: Path
+    daprd: Path
+    secrets_file: Path
+    redis_url: str | None = None
+    redis_port: int = 6379
+    env: dict[str, str] = field(default_factory=dict)
+    redis: RedisServer | None = field(default=None, init=False)
+    apps: dict[str, Sidecar] = field(default_factory=dict, init=False)
+    secrets: dict[str, str] = field(default_factory=dict, init=False)
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Starts Redis and every app with its sidecar, and waits until the gateway is ready."""
+        if not self.daprd.exists():
+            raise FileNotFoundError(f"daprd not found at {self.daprd}; run `make dapr` to build it")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.secrets = ensure_secrets(self.secrets_file)
+        if self.redis_url is None:
+            if port_in_use(self.redis_port):
+                raise RuntimeError(f"port {self.redis_port} is taken; set REDIS_PORT or REDIS_URL")
+            self.redis = RedisServer(
+                port=self.redis_port, data_dir=self.run_dir / "redis", password=self.secrets["redis-password"]
+            )
+            self.redis.start()
+            self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        parsed = urlparse(self.redis_url)
+        self.resources_dir, self.config_file = resources.render(
+            self.runfile.resources_paths,
+            self.runfile.config_path,
+            self.run_dir,
+            redis_host=f"{parsed.hostname}:{parsed.port or 6379}",
+            secrets_file=self.secrets_file.resolve(),
+            nameresolution_db=(self.run_dir / "nameresolution.db").resolve(),
+        )
+        for spec in self.runfile.apps:
+            self.apps[spec.app_id] = self._sidecar(spec)
+        for app_id in self.apps:
+            self.start_app(app_id)
+        deadline = time.monotonic() + timeout
+        for app_id in self.apps:
+            self.wait_app(app_id, deadline - time.monotonic())
+
+    def _sidecar(self, spec: AppSpec) -> Sidecar:
+        logs = self.run_dir / "logs"
+        token_env = {
+            "DAPR_API_TOKEN": self.secrets["dapr-api-token"],
+            "APP_API_TOKEN": self.secrets["app-api-token"],
+        }
+        daprd = Proc(
+            f"daprd-{spec.app_id}",
+            [
+                str(self.daprd),
+                "--app-id",
+                spec.app_id,
+                "--app-port",
+                str(spec.app_port),
+                "--app-protocol",
+                "http",
+                "--app-channel-address",
+                "127.0.0.1",
+                "--dapr-http-port",
+                str(spec.dapr_http_port),
+                "--dapr-grpc-port",
+                str(spec.dapr_grpc_port),
+                "--dapr-internal-grpc-port",
+                str(free_port()),
+                "--dapr-listen-addresses",
+                "127.0.0.1",
+                "--metrics-port",
+                str(spec.metrics_port),
+                "--resources-path",
+                str(self.resources_dir),
+                "--config",
+                str(self.config_file),
+                "--log-level",
+                self.runfile.log_level,
+                "--enable-app-health-check",
+                "--app-health-check-path",
+                spec.health_path,
+                "--app-health-probe-interval",
+                "1",
+                "--app-health-threshold",
+                "2",
+            ],
+            log=logs / f"daprd-{spec.app_id}.log",
+            cwd=self.run_dir,
+            env=token_env,
+        )
+        app = Proc(
+            spec.app_id,
+            list(spec.command),
+            log=logs / f"{spec.app_id}.log",
+            cwd=spec.app_dir,
+            env={
+                **self.runfile.env,
+                **spec.env,
+                **token_env,
+                "APP_ID": spec.app_id,
+                "APP_PORT": str(spec.app_port),
+                "DAPR_HTTP_PORT": str(spec.dapr_http_port),
+                "DAPR_GRPC_PORT": str(spec.dapr_grpc_port),
+                "REDIS_URL": self.redis_url or "",
+                **self.env,
+            },
+        )
+        return Sidecar(spec=spec, daprd=daprd, app=app)
+
+    def start_app(self, app_id: str) -> None:
+        sidecar = self.apps[app_id]
+        sidecar.daprd.start()
+        sidecar.app.start()
+
+    def wait_app(self, app_id: str, timeout: float) -> None:
+        """Waits until the app answers `/readyz` and its sidecar reports healthy."""
+        sidecar = self.apps[app_id]
+        deadline = time.monotonic() + max(timeout, 1.0)
+        last = "not started"
+        while time.monotonic() < deadline:
+            for proc in (sidecar.daprd, sidecar.app):
+                if not proc.running():
+                    raise RuntimeError(f"{proc.name} exited with {proc.returncode()}:\n{proc.tail()}")
+            try:
+                ready = httpx.get(f"{sidecar.app_url}/readyz", timeout=2)
+                dapr = httpx.get(f"{sidecar.http}/v1.0/healthz", timeout=2)
+                if ready.status_code == 200 and dapr.status_code == 204:
+                    return
+                last = f"readyz {ready.status_code} {ready.text[:200]}, daprd {dapr.status_code}"
+            except httpx.TransportError as exc:
+                last = type(exc).__name__
+            time.sleep(0.25)
+        raise TimeoutError(
+            f"{app_id} not ready: {last}\n--- app log\n{sidecar.app.tail()}"
+            f"\n--- daprd log\n{sidecar.daprd.tail()}"
+        )
+
+    def stop_app(self, app_id: str) -> None:
+        sidecar = self.apps[app_id]
+        sidecar.app.stop()
+        sidecar.daprd.stop()
+
+    def stop(self) -> None:
+        """Stops every process this stack started, apps first, Redis last."""
+        for app_id in reversed(list(self.apps)):
+            self.stop_app(app_id)
+        if self.redis is not None:
+            self.redis.stop()
+
+    def url(self, app_id: str) -> str:
+        return self.apps[app_id].app_url
+
+
+@contextmanager
+def running(stack: Stack, timeout: float = 120.0) -> Iterator[Stack]:
+    try:
+        stack.start(timeout)
+        yield stack
+    finally:
+        stack.stop()
