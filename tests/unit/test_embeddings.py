@@ -11,10 +11,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from lore_core.embeddings import MiniLMEmbeddings, _erf, default_model_dir
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
-
-from lore_core.embeddings import MiniLMEmbeddings, _erf, default_model_dir
 
 F64 = npt.NDArray[np.float64]
 
@@ -46,7 +45,8 @@ class ReferenceMiniLM:
 
     def __init__(self, model_dir: Path) -> None:
         self.w: dict[str, F64] = {
-            name: tensor.astype(np.float64) for name, tensor in load_file(model_dir / "model.safetensors").items()
+            name: tensor.astype(np.float64)
+            for name, tensor in load_file(model_dir / "model.safetensors").items()
         }
         config: dict[str, Any] = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
         self.layers = int(config["num_hidden_layers"])
@@ -66,7 +66,8 @@ class ReferenceMiniLM:
     def layer_norm(self, x: F64, name: str) -> F64:
         mean = sum(x) / len(x)
         var = sum((v - mean) ** 2 for v in x) / len(x)
-        normalised: F64 = (x - mean) / math.sqrt(var + self.eps) * self.w[name + ".weight"] + self.w[name + ".bias"]
+        scale = self.w[name + ".weight"] / math.sqrt(var + self.eps)
+        normalised: F64 = (x - mean) * scale + self.w[name + ".bias"]
         return normalised
 
     def linear(self, x: F64, name: str) -> F64:
@@ -109,7 +110,9 @@ class ReferenceMiniLM:
                 inner = self.linear(attended, p + "intermediate.dense")
                 activated = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in inner])
                 new_states.append(
-                    self.layer_norm(self.linear(activated, p + "output.dense") + attended, p + "output.LayerNorm")
+                    self.layer_norm(
+                        self.linear(activated, p + "output.dense") + attended, p + "output.LayerNorm"
+                    )
                 )
             states = new_states
         pooled: F64 = sum(states, np.zeros_like(states[0])) / len(states)
@@ -195,7 +198,9 @@ def test_text_longer_than_max_seq_length_is_truncated(model: MiniLMEmbeddings) -
 
     # ... but everything past max_seq_length word pieces is dropped.
     long_text = "The quick brown fox jumps over the lazy dog. " * 60
-    beyond_limit = model.embed([long_text + "quantum physics lecture notes", long_text + "chocolate cake recipe"])
+    beyond_limit = model.embed(
+        [long_text + "quantum physics lecture notes", long_text + "chocolate cake recipe"]
+    )
     assert np.all(np.isfinite(beyond_limit))
     np.testing.assert_allclose(np.linalg.norm(beyond_limit, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(beyond_limit[0], beyond_limit[1], atol=1e-6)
@@ -210,7 +215,9 @@ def test_truncation_keeps_cls_and_sep_like_sentence_transformers(reference: Refe
     np.testing.assert_allclose(short_model.embed([text])[0], expected, atol=1e-4)
 
 
-def test_padded_batch_matches_naive_per_token_reference(model: MiniLMEmbeddings, reference: ReferenceMiniLM) -> None:
+def test_padded_batch_matches_naive_per_token_reference(
+    model: MiniLMEmbeddings, reference: ReferenceMiniLM
+) -> None:
     batch = model.embed(MIXED_LENGTHS)
 
     for text, vector in zip(MIXED_LENGTHS, batch, strict=True):
@@ -244,13 +251,13 @@ def test_concurrent_calls_from_threads_give_the_sequential_results(model: MiniLM
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"batch_size": 0}, {"max_seq_length": 1}, {"max_seq_length": 513}],
+    ("batch_size", "max_seq_length"),
+    [(0, None), (32, 1), (32, 513)],
     ids=["batch_size=0", "max_seq_length=1", "max_seq_length=513"],
 )
-def test_rejects_out_of_range_settings(kwargs: dict[str, int]) -> None:
+def test_rejects_out_of_range_settings(batch_size: int, max_seq_length: int | None) -> None:
     with pytest.raises(ValueError):
-        MiniLMEmbeddings(**kwargs)
+        MiniLMEmbeddings(batch_size=batch_size, max_seq_length=max_seq_length)
 
 
 def test_gelu_uses_erf_accurate_to_1e_6() -> None:

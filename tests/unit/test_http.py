@@ -49,7 +49,7 @@ def _app() -> FastAPI:
     return app
 
 
-def test_app_token_is_required_except_on_healthz() -> None:
+def test_app_token_is_required_except_on_probe_paths() -> None:
     client = TestClient(_app())
     assert client.get("/healthz").status_code == 200
     refused = client.get("/private")

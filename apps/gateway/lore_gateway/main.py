@@ -72,6 +72,7 @@ def run() -> None:
         host=settings.bind_host,
         port=settings.app_port,
         log_level=settings.log_level.lower(),
+        access_log=False,
     )
 
 

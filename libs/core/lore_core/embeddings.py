@@ -28,9 +28,6 @@ __all__ = ["MiniLMEmbeddings", "default_model_dir"]
 F32 = npt.NDArray[np.float32]
 """A float32 numpy array."""
 
-# Added to the attention scores of padding keys. Large enough that exp() underflows to exactly
-# zero after the max-subtraction of the softmax, small enough that float32 never overflows.
-_MASKED_SCORE = np.float32(-1e9)
 # Mean pooling divides by max(token count, this), as sentence-transformers does.
 _MIN_TOKEN_COUNT = np.float32(1e-9)
 # L2 normalisation divides by max(norm, this), as torch.nn.functional.normalize does.
@@ -48,7 +45,7 @@ _INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
 
 # Rows of the feed-forward block processed at once: keeps the (rows, intermediate) activation
 # and the temporaries of the GELU in cache instead of streaming them through memory.
-_FFN_ROW_BLOCK = 512
+_FFN_ROW_BLOCK = 256
 
 
 def default_model_dir() -> Path:
@@ -180,6 +177,22 @@ def _gelu_(x: F32) -> None:
     cdf += 1.0
     cdf *= 0.5
     x *= cdf
+
+
+def _dense(x: F32, weight: F32, bias: F32) -> F32:
+    """Apply a dense layer stored as ``(in_features, out_features)``.
+
+    Args:
+        x: Activations of shape ``(rows, in_features)``.
+        weight: Weight of shape ``(in_features, out_features)``.
+        bias: Bias of shape ``(out_features,)``.
+
+    Returns:
+        A new array of shape ``(rows, out_features)``.
+    """
+    y: F32 = x @ weight
+    y += bias
+    return y
 
 
 def _layer_norm_(x: F32, weight: F32, bias: F32, eps: float) -> None:
@@ -369,12 +382,10 @@ class MiniLMEmbeddings(Embeddings):
             indices = order[start : start + self._batch_size]
             width = int(lengths[indices].max())
             input_ids = np.full((len(indices), width), self._config.pad_token_id, dtype=np.int64)
-            attention_mask = np.zeros((len(indices), width), dtype=np.float32)
             for row, index in enumerate(indices):
                 ids = encodings[index].ids
                 input_ids[row, : len(ids)] = ids
-                attention_mask[row, : len(ids)] = 1.0
-            result[indices] = self._forward(input_ids, attention_mask)
+            result[indices] = self._forward(input_ids, lengths[indices])
         return result
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -401,12 +412,12 @@ class MiniLMEmbeddings(Embeddings):
         vector: list[float] = self.embed([text])[0].tolist()
         return vector
 
-    def _forward(self, input_ids: npt.NDArray[np.int64], attention_mask: F32) -> F32:
+    def _forward(self, input_ids: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> F32:
         """Run BERT, mean-pool the token states and L2-normalise.
 
         Args:
             input_ids: Token ids of shape ``(batch, seq)``, right-padded.
-            attention_mask: 1.0 for real tokens and 0.0 for padding, shape ``(batch, seq)``.
+            lengths: Number of real (non-padding) tokens of each row, shape ``(batch,)``.
 
         Returns:
             Unit-norm sentence embeddings of shape ``(batch, hidden)``.
@@ -421,57 +432,63 @@ class MiniLMEmbeddings(Embeddings):
         states = states.reshape(batch * seq, hidden)
         _layer_norm_(states, self._embedding_norm_weight, self._embedding_norm_bias, eps)
 
-        # (batch, 1, 1, seq): broadcasts over heads and query positions.
-        score_bias = ((1.0 - attention_mask) * _MASKED_SCORE)[:, None, None, :]
+        row_lengths = [int(length) for length in lengths]
         for layer in self._layers:
-            states = self._encoder_layer(states, layer, batch, seq, score_bias)
+            states = self._encoder_layer(states, layer, row_lengths, seq)
 
+        attention_mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.float32)
         tokens = states.reshape(batch, seq, hidden)
         summed = np.matmul(attention_mask[:, None, :], tokens)[:, 0, :]
         counts = np.maximum(attention_mask.sum(axis=1, keepdims=True), _MIN_TOKEN_COUNT)
         pooled = summed / counts
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), _MIN_NORM)
-        return (pooled / norms).astype(np.float32, copy=False)
+        embeddings: F32 = (pooled / norms).astype(np.float32, copy=False)
+        return embeddings
 
-    def _encoder_layer(self, states: F32, layer: _EncoderLayer, batch: int, seq: int, score_bias: F32) -> F32:
+    def _encoder_layer(self, states: F32, layer: _EncoderLayer, lengths: list[int], seq: int) -> F32:
         """Run one encoder layer: self-attention then feed-forward, each with residual + LayerNorm.
+
+        Attention runs one sequence at a time over its real tokens only. Leaving the padding keys
+        out of the softmax is exactly what BERT's additive attention mask achieves (their weights
+        underflow to 0); the states of padding positions are never read by real tokens, and
+        pooling ignores them.
 
         Args:
             states: Token states of shape ``(batch * seq, hidden)``.
             layer: The layer's weights.
-            batch: Number of sequences.
+            lengths: Number of real tokens of each of the ``batch`` sequences.
             seq: Padded sequence length.
-            score_bias: Additive attention bias of shape ``(batch, 1, 1, seq)``.
 
         Returns:
             The new token states, shape ``(batch * seq, hidden)``.
         """
+        batch = len(lengths)
         hidden = self._config.hidden_size
         heads = self._config.num_attention_heads
         eps = self._config.layer_norm_eps
 
-        qkv = states @ layer.qkv_weight
-        qkv += layer.qkv_bias
+        qkv = _dense(states, layer.qkv_weight, layer.qkv_bias)
         # (batch*seq, 3*hidden) -> (3, batch, heads, seq, head_dim); the query is pre-scaled.
-        qkv_heads = qkv.reshape(batch, seq, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
-        query, key, value = qkv_heads[0], qkv_heads[1], qkv_heads[2]
-        scores = query @ key.transpose(0, 1, 3, 2)
-        scores += score_bias
-        scores -= scores.max(axis=-1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=-1, keepdims=True)
-        context = (scores @ value).transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
+        query, key, value = qkv.reshape(batch, seq, 3, heads, hidden // heads).transpose(2, 0, 3, 1, 4)
+        context = np.zeros((batch, seq, heads, hidden // heads), dtype=np.float32)
+        for row, length in enumerate(lengths):
+            # (heads, length, length): small enough to stay in cache through the softmax.
+            scores = query[row, :, :length] @ key[row, :, :length].transpose(0, 2, 1)
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            np.matmul(scores, value[row, :, :length], out=context[row, :length].transpose(1, 0, 2))
 
-        attended = context @ layer.attention_out_weight
-        attended += layer.attention_out_bias
+        attended = _dense(
+            context.reshape(batch * seq, hidden), layer.attention_out_weight, layer.attention_out_bias
+        )
         attended += states
         _layer_norm_(attended, layer.attention_norm_weight, layer.attention_norm_bias, eps)
 
         output = np.empty_like(attended)
         for start in range(0, batch * seq, _FFN_ROW_BLOCK):
             rows = attended[start : start + _FFN_ROW_BLOCK]
-            inner = rows @ layer.intermediate_weight
-            inner += layer.intermediate_bias
+            inner = _dense(rows, layer.intermediate_weight, layer.intermediate_bias)
             _gelu_(inner)
             block = output[start : start + _FFN_ROW_BLOCK]
             np.matmul(inner, layer.output_weight, out=block)

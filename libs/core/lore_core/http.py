@@ -90,12 +90,12 @@ def validate(data: Any, model: type[M]) -> M:
 class AppTokenMiddleware:
     """Refuses requests that do not carry the app API token the sidecar sends (`dapr-api-token`).
 
-    With it, an app bound to a reachable port still only answers its own sidecar. `/healthz` stays
-    open for probes.
+    With it, an app bound to a reachable port still only answers its own sidecar. Probe and scrape
+    paths (`/healthz`, `/readyz`, `/metrics`) stay open.
     """
 
     def __init__(
-        self, app: ASGIApp, *, token: str, open_paths: frozenset[str] = frozenset({"/healthz"})
+        self, app: ASGIApp, *, token: str, open_paths: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics"})
     ) -> None:
         self._app = app
         self._token = token.encode()

@@ -6,6 +6,7 @@ temporary run directory, one stack per test module).
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -23,10 +24,27 @@ from lore_stack.runfile import AppSpec, RunFile
 from lore_stack.secrets import ensure_secrets
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range, never handed out twice.
+
+    Ports from `bind(0)` come from the ephemeral range, where outgoing connections can take them
+    again before a daprd or app binds them.
+    """
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 32000)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
 
 
 def port_in_use(port: int) -> bool:
@@ -77,6 +95,7 @@ class Stack:
 
     def start(self, timeout: float = 120.0) -> None:
         """Starts Redis and every app with its sidecar, and waits until the gateway is ready."""
+        self.daprd = self.daprd.resolve()
         if not self.daprd.exists():
             raise FileNotFoundError(f"daprd not found at {self.daprd}; run `make dapr` to build it")
         self.run_dir.mkdir(parents=True, exist_ok=True)
