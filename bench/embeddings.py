@@ -7,7 +7,8 @@ subset of the chunks to keep the whole script under two minutes on two cores; al
 nearly the same length, so chunks per second stay comparable.
 
 Usage:
-    python bench/embeddings.py [--chunks 200] [--words 200] [--baseline-chunks 64] [--blas-threads N]
+    python bench/embeddings.py [--chunks 200] [--words 200] [--baseline-chunks 48] [--rounds 4]
+                               [--blas-threads N]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import random
 import time
 from collections.abc import Sequence
 
-WORDS = (
+_WORD_TEXT = (
     "the a of and to in is that it for on with as was by be this are from or have an they which one "
     "you were all we when there can been has more if will their time would about into only other some "
     "could these two may then first any like now such over after most where also made many before must "
@@ -28,7 +29,8 @@ WORDS = (
     "three system service request document index vector query cluster sidecar message retrieval model "
     "answer question search storage network latency throughput deployment configuration pipeline "
     "component runtime security policy customer invoice contract release engineer schedule report"
-).split()
+)
+WORDS = _WORD_TEXT.split()
 
 
 def synthetic_chunks(count: int, words_per_chunk: int, seed: int = 7) -> list[str]:
@@ -69,7 +71,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--chunks", type=int, default=200, help="chunks embedded per batched run")
     parser.add_argument("--words", type=int, default=200, help="words per chunk")
-    parser.add_argument("--baseline-chunks", type=int, default=64, help="chunks embedded by the baseline")
+    parser.add_argument("--baseline-chunks", type=int, default=48, help="chunks embedded by the baseline")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved measurement rounds")
     parser.add_argument(
         "--blas-threads",
         type=int,
@@ -88,9 +91,8 @@ def main() -> None:
             os.environ[variable] = str(args.blas_threads)
 
     import numpy as np
-    from tokenizers import Tokenizer
-
     from lore_core.embeddings import MiniLMEmbeddings, default_model_dir
+    from tokenizers import Tokenizer
 
     chunks = synthetic_chunks(args.chunks, args.words)
     baseline_chunks = chunks[: args.baseline_chunks]
@@ -113,27 +115,42 @@ def main() -> None:
 
     models[8].embed(chunks[:2])  # warm-up: page in the weights, initialise BLAS threads
 
-    rows: list[tuple[str, int, int, float]] = []
-    results: dict[int, np.ndarray] = {}
-    for label, batch_size, texts in (
+    # Interleave the configurations round by round so that drifting background load (other jobs
+    # on the machine) hits all of them alike; report totals and the spread of per-round rates.
+    configs = (
         ("naive baseline", 1, baseline_chunks),
         ("MiniLMEmbeddings", 8, chunks),
         ("MiniLMEmbeddings", 32, chunks),
-    ):
-        started = time.perf_counter()
-        results[batch_size] = models[batch_size].embed(texts)
-        rows.append((label, batch_size, len(texts), time.perf_counter() - started))
-
-    baseline_rate = rows[0][2] / rows[0][3]
-    print()
-    print(
-        f"{'implementation':<18} {'batch':>5} {'chunks':>6} {'seconds':>8} {'chunks/s':>9} {'vs baseline':>12}"
     )
-    for label, batch_size, count, seconds in rows:
-        rate = count / seconds
-        print(
-            f"{label:<18} {batch_size:>5} {count:>6} {seconds:>8.2f} {rate:>9.2f} {rate / baseline_rate:>11.2f}x"
+    seconds = {batch_size: 0.0 for _, batch_size, _ in configs}
+    round_rates: dict[int, list[float]] = {batch_size: [] for _, batch_size, _ in configs}
+    parts: dict[int, list[np.ndarray]] = {batch_size: [] for _, batch_size, _ in configs}
+    for round_index in range(args.rounds):
+        for _, batch_size, texts in configs:
+            step = -(-len(texts) // args.rounds)
+            part = texts[round_index * step : (round_index + 1) * step]
+            if not part:
+                continue
+            started = time.perf_counter()
+            parts[batch_size].append(models[batch_size].embed(part))
+            elapsed = time.perf_counter() - started
+            seconds[batch_size] += elapsed
+            round_rates[batch_size].append(len(part) / elapsed)
+
+    baseline_rate = len(baseline_chunks) / seconds[1]
+    print()
+    row = "{:<16} {:>5} {:>6} {:>8} {:>9} {:>16} {:>11}"
+    print(
+        row.format(
+            "implementation", "batch", "chunks", "seconds", "chunks/s", "per-round range", "vs baseline"
         )
+    )
+    for label, batch_size, texts in configs:
+        rate = len(texts) / seconds[batch_size]
+        spread = f"{min(round_rates[batch_size]):.2f}-{max(round_rates[batch_size]):.2f}"
+        cells = (f"{seconds[batch_size]:.2f}", f"{rate:.2f}", spread, f"{rate / baseline_rate:.2f}x")
+        print(row.format(label, batch_size, len(texts), *cells))
+    results = {batch_size: np.concatenate(embedded) for batch_size, embedded in parts.items()}
 
     # The batched runs must agree with the one-at-a-time baseline.
     worst = max(

@@ -13,14 +13,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${2:-$root/.cache/dapr/bin}
 stamp=$out/.version
 mkdir -p "$out"
-if [[ -x $out/daprd && -f $stamp && $(cat "$stamp") == "$version" ]]; then
+# Rebuild when the version or the wrapper module (component set, requirements) changes.
+fingerprint="$version $(cat "$root/dapr/runtime/go.mod" "$root/dapr/runtime/cmd/daprd/components.go" | sha256sum | cut -c1-16)"
+if [[ -x $out/daprd && -f $stamp && $(cat "$stamp") == "$fingerprint" ]]; then
   exit 0
 fi
 cli_daprd=$HOME/.dapr/bin/daprd
 if [[ -x $cli_daprd ]] && [[ $("$cli_daprd" --version 2>/dev/null) == "$version" ]]; then
   echo "using the Dapr CLI's daprd $version ($cli_daprd)"
   ln -sf "$cli_daprd" "$out/daprd"
-  echo "$version" > "$stamp"
+  echo "$fingerprint" > "$stamp"
   exit 0
 fi
 command -v go >/dev/null || { echo "go (>= 1.26) is required to build daprd" >&2; exit 1; }
@@ -43,5 +45,5 @@ cp go.sum "$build/go.sum"
 echo "replace github.com/dapr/dapr v$version => $src" >> "$build/go.mod"
 ldflags="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$version -X github.com/dapr/dapr/pkg/buildinfo.gitversion=v$version"
 go build -modfile="$build/go.mod" -mod=mod -trimpath -ldflags "$ldflags" -o "$out/" ./cmd/daprd ./cmd/placement ./cmd/scheduler
-echo "$version" > "$stamp"
+echo "$fingerprint" > "$stamp"
 echo "built in $(( $(date +%s) - start ))s: daprd $(du -h "$out/daprd" | cut -f1)"

@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from redis.commands.search.query import Query
 from lore_stack.stack import Stack
+from redis.commands.search.query import Query
 
 from tests.integration.helpers import chunk_keys, eventually, redis_of, sidecar
 

@@ -67,7 +67,10 @@ def run() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
-        create_app(settings), host="127.0.0.1", port=settings.app_port, log_level=settings.log_level.lower(),
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.app_port,
+        log_level=settings.log_level.lower(),
         access_log=False,
     )
 

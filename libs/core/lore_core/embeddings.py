@@ -221,6 +221,11 @@ class MiniLMEmbeddings(Embeddings):
     by token count and batched so that little compute goes to padding; results come back in the
     input order.
 
+    Note:
+        The matrix products run on numpy's BLAS, whose thread pool is a process-wide setting
+        left untouched here. On an oversubscribed host, or when several threads embed at once,
+        capping it (``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``) can be markedly faster.
+
     Example:
         >>> model = MiniLMEmbeddings()
         >>> model.embed(["a sentence", "another one"]).shape

@@ -95,7 +95,11 @@ class AppTokenMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, token: str, open_paths: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics"})
+        self,
+        app: ASGIApp,
+        *,
+        token: str,
+        open_paths: frozenset[str] = frozenset({"/healthz", "/readyz", "/metrics"}),
     ) -> None:
         self._app = app
         self._token = token.encode()

@@ -30,6 +30,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 MANIFEST_PREFIX = "lore:doc:"
+# Optimistic-transaction attempts when concurrent writers touch the same document.
+_WATCH_ATTEMPTS = 16
 
 
 def redis_client(url: str, password: str | None) -> aioredis.Redis:
@@ -137,7 +139,7 @@ class VectorIndex:
         sha = hashlib.sha256("\0".join(c.text for c in chunks).encode()).hexdigest()
         manifest = f"{MANIFEST_PREFIX}{tenant}:{document_id}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
+            for _ in range(_WATCH_ATTEMPTS):
                 try:
                     await pipe.watch(manifest)
                     old = await pipe.hgetall(manifest)
@@ -165,12 +167,13 @@ class VectorIndex:
                     return WriteResult(chunks=len(chunks), unchanged=False)
                 except WatchError:
                     continue
+        raise RuntimeError(f"{manifest} kept changing during {_WATCH_ATTEMPTS} write attempts")
 
     async def delete_document(self, *, tenant: str, document_id: str) -> int:
         """Deletes a document's chunks and manifest; returns how many chunks were removed."""
         manifest = f"{MANIFEST_PREFIX}{tenant}:{document_id}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            while True:
+            for _ in range(_WATCH_ATTEMPTS):
                 try:
                     await pipe.watch(manifest)
                     count = int(_decode(await pipe.hget(manifest, "chunks")) or 0)
@@ -182,6 +185,7 @@ class VectorIndex:
                     return count
                 except WatchError:
                     continue
+        raise RuntimeError(f"{manifest} kept changing during {_WATCH_ATTEMPTS} delete attempts")
 
     async def document_chunks(self, *, tenant: str, document_id: str) -> int | None:
         """The stored chunk count of a document, or None when it is not indexed."""

@@ -23,7 +23,6 @@ from lore_stack.redis_server import RedisServer
 from lore_stack.runfile import AppSpec, RunFile
 from lore_stack.secrets import ensure_secrets
 
-
 _GIVEN: set[int] = set()
 
 
