@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from lore_stack.stack import Stack
@@ -35,16 +37,19 @@ def test_bad_document_is_refused_with_a_named_problem(
 
 
 def test_body_over_the_gateway_limit_is_413(gateway: httpx.Client) -> None:
-    response = gateway.post("/v1/documents", json={"id": "huge", "text": "a" * 1_200_000})
+    response = gateway.post("/v1/documents", json={"id": "huge", "text": "a" * 4_000_001})
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
+    assert "body is" in response.json()["detail"]
 
 
 def test_document_over_the_ingest_limit_is_413_and_not_indexed(gateway: httpx.Client, stack: Stack) -> None:
-    # Under the gateway's body limit, over lore-ingest's document limit (1,000,000 bytes).
-    response = gateway.post("/v1/documents", json={"id": "big-sync", "text": "é" * 510_000})
+    # Under the gateway's body limit, over lore-ingest's document limit (512,000 bytes of UTF-8).
+    body = json.dumps({"id": "big-sync", "text": "é" * 256_001}, ensure_ascii=False).encode()
+    response = gateway.post("/v1/documents", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413
-    assert "limit" in response.json()["detail"]
+    assert response.json()["error"] == "too_large"
+    assert "document text is 512002 bytes" in response.json()["detail"]
     assert chunk_keys(stack, "default", "big-sync") == []
 
 

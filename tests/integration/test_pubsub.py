@@ -114,7 +114,7 @@ def test_oversized_event_is_dead_lettered_and_indexes_nothing(stack: Stack) -> N
     with sidecar(stack, "lore-gateway") as dapr:
         response = dapr.post(
             "/v1.0/publish/pubsub/lore.documents",
-            json={"id": document_id, "tenant": "events", "text": "x" * 1_000_001},
+            json={"id": document_id, "tenant": "events", "text": "x" * 512_001},
         )
     assert response.status_code == 204
     found = eventually(
@@ -129,3 +129,6 @@ def test_oversized_event_is_dead_lettered_and_indexes_nothing(stack: Stack) -> N
     )
     assert "limit" in found["reason"]
     assert chunk_keys(stack, "events", document_id) == []
+    status = _status(stack, "events", document_id, "failed")
+    assert status is not None
+    assert "limit" in status["error"]

@@ -14,7 +14,7 @@ class Settings(CommonSettings):
     pubsub: str = "pubsub"
     ingest_topic: str = "lore.documents"
     max_body_bytes: int = Field(
-        default=1_100_000,
+        default=4_000_000,
         gt=0,
-        description="Largest accepted request body (document limit plus JSON overhead).",
+        description="Largest accepted request body (JSON escapes can triple the size of a text).",
     )

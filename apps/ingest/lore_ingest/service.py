@@ -92,6 +92,25 @@ class IngestService:
         )
         return status
 
+    async def record_failure(self, document: DocumentIn, reason: str) -> None:
+        """Marks a document that will never be indexed as failed, so its producer can see why.
+
+        A document that is already indexed keeps its status (and its chunks): a later bad version
+        does not hide the good one.
+        """
+        key = status_key(document.tenant, document.document_id())
+        current, _ = await self._sidecar.get_state(self._statestore, key)
+        if current is not None and current.get("state") == DocumentState.INDEXED:
+            return
+        status = DocumentStatus(
+            document_id=document.document_id(),
+            tenant=document.tenant,
+            state=DocumentState.FAILED,
+            title=document.title,
+            error=reason,
+        )
+        await self._sidecar.save_state(self._statestore, key, status.model_dump(mode="json"))
+
     async def status(self, tenant: str, document_id: str) -> DocumentStatus | None:
         value, _ = await self._sidecar.get_state(self._statestore, status_key(tenant, document_id))
         return None if value is None else DocumentStatus.model_validate(value)

@@ -13,7 +13,7 @@ class Settings(IndexSettings):
     ingest_topic: str = "lore.documents"
     dead_letter_topic: str = "lore.documents.deadletter"
     max_document_bytes: int = Field(
-        default=1_000_000, gt=0, description="Largest accepted document text, in bytes."
+        default=512_000, gt=0, description="Largest accepted document text, in UTF-8 bytes."
     )
     chunk_size: int = Field(
         default=800, ge=100, description="Characters per chunk (about 200 MiniLM tokens)."

@@ -52,7 +52,7 @@ def port_in_use(port: int) -> bool:
 
 
 @dataclass
-class Sidecar:
+class AppProcesses:
     spec: AppSpec
     daprd: Proc
     app: Proc
@@ -89,7 +89,7 @@ class Stack:
     redis_port: int = 6379
     env: dict[str, str] = field(default_factory=dict)
     redis: RedisServer | None = field(default=None, init=False)
-    apps: dict[str, Sidecar] = field(default_factory=dict, init=False)
+    apps: dict[str, AppProcesses] = field(default_factory=dict, init=False)
     secrets: dict[str, str] = field(default_factory=dict, init=False)
 
     def start(self, timeout: float = 120.0) -> None:
@@ -124,7 +124,7 @@ class Stack:
         for app_id in self.apps:
             self.wait_app(app_id, deadline - time.monotonic())
 
-    def _sidecar(self, spec: AppSpec) -> Sidecar:
+    def _sidecar(self, spec: AppSpec) -> AppProcesses:
         logs = self.run_dir / "logs"
         token_env = {
             "DAPR_API_TOKEN": self.secrets["dapr-api-token"],
@@ -187,7 +187,7 @@ class Stack:
                 **self.env,
             },
         )
-        return Sidecar(spec=spec, daprd=daprd, app=app)
+        return AppProcesses(spec=spec, daprd=daprd, app=app)
 
     def start_app(self, app_id: str) -> None:
         sidecar = self.apps[app_id]

@@ -12,11 +12,12 @@ import logging
 from typing import Any
 
 from lore_core.contracts import DeadLetter, DocumentIn
-from lore_core.dapr import DaprError
+from lore_core.dapr import DaprError, Sidecar
 from lore_core.http import ApiError, validate
 
 from lore_ingest.deps import ServiceDep, SettingsDep, SidecarDep
 from lore_ingest.service import DocumentTooLargeError
+from lore_ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +29,30 @@ async def on_document_event(
     event: dict[str, Any], service: ServiceDep, sidecar: SidecarDep, settings: SettingsDep
 ) -> dict[str, str]:
     """Index the document carried by an ingestion event."""
-    reason: str | None = None
     try:
         document = validate(event.get("data"), DocumentIn)
+    except ApiError as exc:
+        return await _dead_letter(event, f"invalid document: {exc.detail}", sidecar, settings)
+    try:
         await service.ingest(document)
         return SUCCESS
-    except ApiError as exc:
-        reason = f"invalid document: {exc.detail}"
     except DocumentTooLargeError as exc:
         reason = str(exc)
     except Exception:
         log.exception("ingestion event %s failed; asking for redelivery", event.get("id"))
         return RETRY
+    try:
+        await service.record_failure(document, reason)
+    except DaprError:
+        log.exception("could not record the failure of event %s", event.get("id"))
+        return RETRY
+    return await _dead_letter(event, reason, sidecar, settings)
+
+
+async def _dead_letter(
+    event: dict[str, Any], reason: str, sidecar: Sidecar, settings: Settings
+) -> dict[str, str]:
+    """Publishes the event's payload and ``reason`` on the dead-letter topic, then acknowledges."""
     letter = DeadLetter(
         reason=reason, topic=settings.ingest_topic, event_id=event.get("id"), event=event.get("data")
     )
