@@ -91,8 +91,9 @@ def main() -> None:
             os.environ[variable] = str(args.blas_threads)
 
     import numpy as np
-    from lore_core.embeddings import MiniLMEmbeddings, default_model_dir
     from tokenizers import Tokenizer
+
+    from lore_core.embeddings import MiniLMEmbeddings, default_model_dir
 
     chunks = synthetic_chunks(args.chunks, args.words)
     baseline_chunks = chunks[: args.baseline_chunks]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from lore_stack import runfile
 from lore_stack.stack import Stack, free_port
-
 from tests.otlp import OtlpCollector
 
 ROOT = Path(__file__).resolve().parents[1]

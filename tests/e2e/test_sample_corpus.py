@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from lore_stack import demo
 from lore_stack.__main__ import SAMPLE_QUESTION
 from lore_stack.stack import Stack

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import httpx
 import redis
+
 from lore_stack.stack import Stack
 
 T = TypeVar("T")

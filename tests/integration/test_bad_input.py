@@ -6,8 +6,8 @@ import json
 
 import httpx
 import pytest
-from lore_stack.stack import Stack
 
+from lore_stack.stack import Stack
 from tests.integration.helpers import chunk_keys
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ import time
 
 import httpx
 import pytest
-from lore_stack.stack import Stack
 
+from lore_stack.stack import Stack
 from tests.integration.helpers import eventually
 from tests.otlp import OtlpCollector
 

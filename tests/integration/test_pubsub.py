@@ -8,9 +8,9 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from lore_stack.stack import Stack
 from redis.commands.search.query import Query
 
+from lore_stack.stack import Stack
 from tests.integration.helpers import chunk_keys, eventually, redis_of, sidecar
 
 pytestmark = pytest.mark.integration

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from lore_core.dapr import EtagMismatchError, Sidecar
 from lore_stack.stack import Stack
-
 from tests.integration.helpers import sidecar
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from lore_stack.stack import Stack
 
+from lore_stack.stack import Stack
 from tests.integration.helpers import sidecar
 
 pytestmark = pytest.mark.integration

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from lore_core.contracts import DocumentIn, QuestionIn
 from pydantic import ValidationError
+
+from lore_core.contracts import DocumentIn, QuestionIn
 
 
 def test_document_id_defaults_to_a_stable_content_hash() -> None:

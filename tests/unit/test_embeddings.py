@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from lore_core.embeddings import MiniLMEmbeddings, _erf, default_model_dir
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
+
+from lore_core.embeddings import MiniLMEmbeddings, _erf, default_model_dir
 
 F64 = npt.NDArray[np.float64]
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from langchain_core.documents import Document
+
 from lore_query.chains.extractive import NO_ANSWER, compose_answer, select_sentences
 
 

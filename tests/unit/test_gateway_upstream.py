@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from lore_core.http import ApiError
 from lore_gateway.services import _upstream
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
 from lore_core.contracts import DocumentIn
 from lore_core.http import ApiError, AppTokenMiddleware, install_error_handlers, parse_body
 

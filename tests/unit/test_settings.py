@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from lore_gateway.settings import Settings as GatewaySettings
 from lore_ingest.settings import Settings as IngestSettings
-from pydantic import ValidationError
 
 
 def test_missing_token_fails_and_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from lore_stack import resources, runfile
 from lore_stack.secrets import NAMES, ensure_secrets
 

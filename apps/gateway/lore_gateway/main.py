@@ -9,11 +9,11 @@ from functools import partial
 
 import uvicorn
 from fastapi import FastAPI, Request
+
 from lore_core.dapr import Sidecar
 from lore_core.http import install_error_handlers
 from lore_core.runtime import Check, readiness_router
 from lore_core.telemetry import instrument, tracer_provider
-
 from lore_gateway.routes import v1
 from lore_gateway.services import Lore
 from lore_gateway.settings import Settings

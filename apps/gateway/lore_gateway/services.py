@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
 from lore_core.contracts import Answer, DocumentIn, DocumentState, DocumentStatus, QuestionIn
 from lore_core.dapr import DaprError, Sidecar
 from lore_core.http import ApiError

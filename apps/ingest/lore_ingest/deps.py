@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from lore_core.dapr import Sidecar
 
+from lore_core.dapr import Sidecar
 from lore_ingest.service import IngestService
 from lore_ingest.settings import Settings
 

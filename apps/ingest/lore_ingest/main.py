@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 import uvicorn
 from dapr.ext.fastapi import DaprApp
 from fastapi import FastAPI
+
 from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.http import AppTokenMiddleware, install_error_handlers
 from lore_core.runtime import connect_index, readiness_router, sidecar_and_index_checks
 from lore_core.telemetry import instrument, tracer_provider
-
 from lore_ingest.routes import documents
 from lore_ingest.routes.events import on_document_event
 from lore_ingest.service import IngestService

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+
 from lore_core.contracts import DocumentIn, DocumentState, DocumentStatus
 from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings

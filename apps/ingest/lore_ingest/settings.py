@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lore_core.settings import IndexSettings
 from pydantic import Field
+
+from lore_core.settings import IndexSettings
 
 
 class Settings(IndexSettings):

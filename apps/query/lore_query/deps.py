@@ -6,6 +6,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from langchain_core.runnables import Runnable
+
 from lore_core.contracts import Answer
 
 AnswerChain = Runnable[dict[str, Any], Answer]

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
 from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.http import AppTokenMiddleware, install_error_handlers
 from lore_core.runtime import connect_index, readiness_router, sidecar_and_index_checks
 from lore_core.telemetry import instrument, tracer_provider
-
 from lore_query.chains.extractive import build_chain
 from lore_query.routes import answers
 from lore_query.settings import Settings

@@ -7,9 +7,10 @@ import asyncio
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.index import VectorIndex
-from pydantic import ConfigDict
 
 
 class LoreRetriever(BaseRetriever):

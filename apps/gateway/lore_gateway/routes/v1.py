@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+
 from lore_core.contracts import (
     DOCUMENT_ID_PATTERN,
     TENANT_PATTERN,
@@ -14,7 +15,6 @@ from lore_core.contracts import (
     QuestionIn,
 )
 from lore_core.http import parse_body
-
 from lore_gateway.deps import LoreDep, SettingsDep
 
 router = APIRouter(prefix="/v1")

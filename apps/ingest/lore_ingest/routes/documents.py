@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
+
 from lore_core.contracts import DOCUMENT_ID_PATTERN, TENANT_PATTERN, DocumentIn, DocumentStatus
 from lore_core.http import ApiError
-
 from lore_ingest.deps import ServiceDep
 from lore_ingest.service import DocumentTooLargeError
 

@@ -14,7 +14,6 @@ from typing import Any
 from lore_core.contracts import DeadLetter, DocumentIn
 from lore_core.dapr import DaprError, Sidecar
 from lore_core.http import ApiError, validate
-
 from lore_ingest.deps import ServiceDep, SettingsDep, SidecarDep
 from lore_ingest.service import DocumentTooLargeError
 from lore_ingest.settings import Settings

@@ -12,10 +12,10 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableLambda
+
 from lore_core.contracts import Answer, Citation
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.index import VectorIndex
-
 from lore_query.retrieval import LoreRetriever
 
 NO_ANSWER = "I could not find this in the indexed documents."

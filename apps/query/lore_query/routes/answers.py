@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body
-from lore_core.contracts import Answer, QuestionIn
 
+from lore_core.contracts import Answer, QuestionIn
 from lore_query.deps import ChainDep
 
 router = APIRouter()
