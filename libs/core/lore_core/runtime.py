@@ -1,19 +1,26 @@
-"""Start-up and health plumbing shared by the apps."""
+"""Start-up, health and serving plumbing shared by the apps."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Request
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from lore_core.dapr import Sidecar
+from lore_core.http import AppTokenMiddleware, install_error_handlers
 from lore_core.index import VectorIndex, redis_client
-from lore_core.settings import IndexSettings
+from lore_core.settings import CommonSettings, IndexSettings
+from lore_core.telemetry import instrument, tracer_provider
 
 Check = Callable[[], Awaitable[bool]]
+Startup = Callable[[FastAPI, Sidecar], AbstractAsyncContextManager[None]]
 
 
 async def connect_index(
@@ -76,3 +83,58 @@ def sidecar_and_index_checks(request: Request) -> Mapping[str, Check]:
     sidecar: Sidecar = state.sidecar
     index: VectorIndex = state.index
     return {"sidecar": sidecar.healthy, "redis": index.ping}
+
+
+def service_app(
+    settings: CommonSettings,
+    *,
+    startup: Startup,
+    checks: Callable[[Request], Mapping[str, Check]],
+    sidecar_only: bool = True,
+    **fastapi_args: Any,
+) -> FastAPI:
+    """A FastAPI app wired the way every Lore app is.
+
+    The lifespan waits for the sidecar's outbound health, then enters ``startup`` (which puts the
+    app's services on `app.state`), and only then marks the app ready. Added here: the shared JSON
+    errors, `/healthz` + `/readyz` (with ``checks``), `/metrics`, tracing of requests and of calls
+    to the sidecar, and, when ``sidecar_only``, the app-API-token guard.
+
+    Args:
+        settings: The app's settings; `app.state.settings` holds them.
+        startup: Given the app and its sidecar client, sets up and tears down the app's services.
+        checks: The readiness checks (see `readiness_router`).
+        sidecar_only: Refuse calls that do not carry the app API token (all apps but the gateway).
+        fastapi_args: Passed to `FastAPI` (title, version, ...).
+    """
+    sidecar = Sidecar(settings.dapr_base_url, settings.dapr_api_token.get_secret_value())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await sidecar.wait_ready(settings.sidecar_wait_seconds)
+            async with startup(app, sidecar):
+                app.state.ready = True
+                yield
+        finally:
+            await sidecar.aclose()
+
+    app = FastAPI(lifespan=lifespan, **fastapi_args)
+    app.state.settings = settings
+    app.state.sidecar = sidecar
+    app.state.ready = False
+    install_error_handlers(app)
+    app.include_router(readiness_router(checks))
+    provider = tracer_provider(settings.app_id, settings.otel_exporter_otlp_endpoint)
+    instrument(app, provider, clients=(sidecar.client,))
+    if sidecar_only:
+        app.add_middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value())
+    return app
+
+
+def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1") -> None:
+    """Runs ``app`` with uvicorn on `settings.app_port` (loopback: only the sidecar calls it)."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        app, host=host, port=settings.app_port, log_level=settings.log_level.lower(), access_log=False
+    )
