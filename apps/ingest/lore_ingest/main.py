@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings
-from lore_core.runtime import connect_index, serve, service_app, sidecar_and_index_checks
+from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
 from lore_ingest.routes import documents
 from lore_ingest.routes.events import on_document_event
 from lore_ingest.service import IngestService
@@ -21,21 +21,18 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def startup(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
         embeddings = MiniLMEmbeddings()
-        redis, index = await connect_index(settings, sidecar, dimension=embeddings.dimension)
-        app.state.index = index
-        app.state.service = IngestService(
-            sidecar=sidecar,
-            index=index,
-            embeddings=embeddings,
-            statestore=settings.statestore,
-            max_document_bytes=settings.max_document_bytes,
-            chunk_size=settings.chunk_size,
-            chunk_overlap=settings.chunk_overlap,
-        )
-        try:
+        async with open_index(settings, sidecar, dimension=embeddings.dimension) as index:
+            app.state.index = index
+            app.state.service = IngestService(
+                sidecar=sidecar,
+                index=index,
+                embeddings=embeddings,
+                statestore=settings.statestore,
+                max_document_bytes=settings.max_document_bytes,
+                chunk_size=settings.chunk_size,
+                chunk_overlap=settings.chunk_overlap,
+            )
             yield
-        finally:
-            await redis.aclose()
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-ingest")
     app.include_router(documents.router)

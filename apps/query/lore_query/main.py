@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings
-from lore_core.runtime import connect_index, serve, service_app, sidecar_and_index_checks
+from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
 from lore_query.chains.extractive import build_chain
 from lore_query.routes import answers
 from lore_query.settings import Settings
@@ -19,18 +19,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def startup(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
         embeddings = MiniLMEmbeddings()
-        redis, index = await connect_index(settings, sidecar, dimension=embeddings.dimension)
-        app.state.index = index
-        app.state.chain = build_chain(
-            index=index,
-            embeddings=embeddings,
-            min_score=settings.min_score,
-            sentences=settings.answer_sentences,
-        )
-        try:
+        async with open_index(settings, sidecar, dimension=embeddings.dimension) as index:
+            app.state.index = index
+            app.state.chain = build_chain(
+                index=index,
+                embeddings=embeddings,
+                min_score=settings.min_score,
+                sentences=settings.answer_sentences,
+            )
             yield
-        finally:
-            await redis.aclose()
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-query")
     app.include_router(answers.router)

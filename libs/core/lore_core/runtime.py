@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import redis.asyncio as aioredis
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -23,22 +22,28 @@ Check = Callable[[], Awaitable[bool]]
 Startup = Callable[[FastAPI, Sidecar], AbstractAsyncContextManager[None]]
 
 
-async def connect_index(
+@asynccontextmanager
+async def open_index(
     settings: IndexSettings, sidecar: Sidecar, *, dimension: int
-) -> tuple[aioredis.Redis, VectorIndex]:
-    """Opens the vector index, reading the Redis password from the Dapr secret store.
+) -> AsyncIterator[VectorIndex]:
+    """Opens (and on exit closes) the vector index, creating it when missing.
 
-    The secret named `settings.redis_password_secret` in `settings.secret_store` is used as the
-    password; an empty secret name means Redis has no password.
+    The Redis password is the secret named `settings.redis_password_secret` in
+    `settings.secret_store`, read through the sidecar; an empty secret name means no password.
     """
     password = None
     if settings.redis_password_secret:
         secret = await sidecar.get_secret(settings.secret_store, settings.redis_password_secret)
         password = secret.get(settings.redis_password_secret) or next(iter(secret.values()), None)
     redis = redis_client(settings.redis_url, password)
-    index = VectorIndex(redis, name=settings.index_name, prefix=settings.index_prefix, dimension=dimension)
-    await index.ensure()
-    return redis, index
+    try:
+        index = VectorIndex(
+            redis, name=settings.index_name, prefix=settings.index_prefix, dimension=dimension
+        )
+        await index.ensure()
+        yield index
+    finally:
+        await redis.aclose()
 
 
 async def _safe(check: Check, timeout: float) -> bool:
