@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from lore_core.contracts import (
     DOCUMENT_ID_PATTERN,
@@ -19,12 +20,14 @@ from lore_gateway.deps import LoreDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
 
-_JSON_BODY = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-}
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI request body of a route that reads the raw body itself (to name decoding errors)."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.post("/documents", openapi_extra=_JSON_BODY)
+@router.post("/documents", openapi_extra=_json_body(DocumentIn))
 async def add_document(
     request: Request,
     response: Response,
@@ -52,7 +55,7 @@ async def get_document(
     return await lore.status(tenant, document_id)
 
 
-@router.post("/answers", openapi_extra=_JSON_BODY)
+@router.post("/answers", openapi_extra=_json_body(QuestionIn))
 async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Answer:
     """Answer a question from the indexed documents, with citations."""
     question = parse_body(await request.body(), QuestionIn, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,87 @@
+"""The gateway's public contract, in process (the Lore service object is swapped out)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from lore_core.contracts import Answer, Citation, DocumentIn, DocumentState, DocumentStatus, QuestionIn
+from lore_gateway.deps import get_lore
+from lore_gateway.main import create_app
+from lore_gateway.settings import Settings
+
+
+class RecordingLore:
+    """Stands in for the service object; records what the routes hand it."""
+
+    def __init__(self) -> None:
+        self.documents: list[DocumentIn] = []
+        self.questions: list[QuestionIn] = []
+
+    async def ingest(self, document: DocumentIn) -> DocumentStatus:
+        self.documents.append(document)
+        return DocumentStatus(
+            document_id=document.document_id(), tenant=document.tenant, state=DocumentState.INDEXED, chunks=1
+        )
+
+    async def enqueue(self, document: DocumentIn) -> DocumentStatus:
+        self.documents.append(document)
+        return DocumentStatus(
+            document_id=document.document_id(), tenant=document.tenant, state=DocumentState.ACCEPTED
+        )
+
+    async def answer(self, question: QuestionIn) -> Answer:
+        self.questions.append(question)
+        citation = Citation(marker=1, document_id="d", title="T", source=None, chunk=0, score=0.9, text="x")
+        return Answer(answer="x [1]", citations=[citation], mode="extractive")
+
+
+@pytest.fixture
+def app() -> FastAPI:
+    return create_app(
+        Settings(dapr_api_token=SecretStr("t1"), app_api_token=SecretStr("t2"), max_body_bytes=1000)
+    )
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[tuple[TestClient, RecordingLore]]:
+    lore = RecordingLore()
+    app.dependency_overrides[get_lore] = lambda: lore
+    yield TestClient(app), lore  # no `with`: the lifespan (sidecar wait) is not entered
+
+
+def test_document_is_validated_then_handed_to_ingest(client: tuple[TestClient, RecordingLore]) -> None:
+    http, lore = client
+    response = http.post("/v1/documents", json={"id": "a", "text": "hello"})
+    assert response.status_code == 200
+    assert response.json()["state"] == "indexed"
+    assert [d.id for d in lore.documents] == ["a"]
+
+
+def test_wait_false_enqueues_with_202(client: tuple[TestClient, RecordingLore]) -> None:
+    http, _ = client
+    response = http.post("/v1/documents?wait=false", json={"text": "hello"})
+    assert response.status_code == 202
+    assert response.json()["state"] == "accepted"
+
+
+def test_refused_input_never_reaches_the_service(client: tuple[TestClient, RecordingLore]) -> None:
+    http, lore = client
+    assert http.post("/v1/documents", content=b"{oops").status_code == 400
+    assert http.post("/v1/documents", content=b"x" * 1001).status_code == 413
+    assert http.post("/v1/answers", json={"question": ""}).status_code == 422
+    assert lore.documents == []
+    assert lore.questions == []
+
+
+def test_openapi_documents_the_request_bodies(app: FastAPI) -> None:
+    spec = app.openapi()
+    body = spec["paths"]["/v1/documents"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "text" in body["properties"]
+    assert body["additionalProperties"] is False
+    question = spec["paths"]["/v1/answers"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert question["required"] == ["question"]
