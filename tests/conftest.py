@@ -1,12 +1,13 @@
 """Session fixtures: one real Lore stack (Redis + three daprd sidecars + three apps) on free ports.
 
 Integration and e2e tests share it. Its run directory (logs of every process, rendered Dapr
-resources, Redis data) is printed at the end of a failed session and kept by pytest's tmp_path
-retention.
+resources, Redis data) is kept by pytest's tmp_path retention, and the end of each log is printed
+after a failed run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from lore_stack.stack import Stack, free_port
 from tests.otlp import OtlpCollector
 
 ROOT = Path(__file__).resolve().parents[1]
+_RUN_DIRS: list[Path] = []
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +37,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iter
     if not daprd.exists():
         pytest.fail(f"daprd not found at {daprd}: run `make dapr` (make test does)")
     spec = runfile.load(ROOT / "dapr.yaml")
-    spec = runfile.RunFile(
+    spec = dataclasses.replace(
+        spec,
         apps=tuple(a.with_ports(free_port(), free_port(), free_port(), free_port()) for a in spec.apps),
-        resources_paths=spec.resources_paths,
-        config_path=spec.config_path,
-        env=spec.env,
         log_level="info",
     )
     run_dir = tmp_path_factory.mktemp("stack")
+    _RUN_DIRS.append(run_dir)
     lore = Stack(
         runfile=spec,
         run_dir=run_dir,
@@ -53,13 +54,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iter
     )
     try:
         lore.start(timeout=180)
-    except Exception:
+        yield lore
+    finally:
         lore.stop()
-        print(f"\nstack logs: {run_dir / 'logs'}")
-        raise
-    yield lore
-    lore.stop()
-    print(f"\nstack logs: {run_dir / 'logs'}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    """After a failed run, shows the end of every stack process's log (CI keeps only the output)."""
+    if exitstatus == 0:
+        return
+    for run_dir in _RUN_DIRS:
+        for log in sorted((run_dir / "logs").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-25:]
+            terminalreporter.write_sep("-", f"{log}")
+            terminalreporter.write_line("\n".join(lines))
 
 
 @pytest.fixture(scope="session")
