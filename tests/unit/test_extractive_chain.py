@@ -49,3 +49,9 @@ def test_citations_are_numbered_in_order_of_first_use() -> None:
     answer = compose_answer("gamma delta", docs, limit=2)
     assert [c.document_id for c in answer.citations] == ["b", "a"]
     assert [c.marker for c in answer.citations] == [1, 2]
+
+
+def test_markdown_headings_are_not_quoted() -> None:
+    doc = _doc("support", "# Support hours\n\nSupport is open from 08:00 to 20:00 on weekdays.", 0.6)
+    answer = compose_answer("When is support open?", [doc], limit=3)
+    assert answer.answer == "Support is open from 08:00 to 20:00 on weekdays. [1]"

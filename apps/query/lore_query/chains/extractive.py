@@ -72,7 +72,8 @@ def select_sentences(question: str, documents: list[Document], limit: int) -> li
     """Picks up to ``limit`` sentences as ``(sentence, document position)``, best first.
 
     A sentence scores by the share of question terms it contains, weighted by its chunk's
-    retrieval score; the top chunk's first sentence is the fallback when no term matches.
+    retrieval score. Sentences that match no question term are used only when none does (then the
+    best chunk's first sentence answers). Markdown headings are never quoted.
     """
     wanted = _terms(question)
     scored: list[tuple[float, int, str]] = []
@@ -80,7 +81,8 @@ def select_sentences(question: str, documents: list[Document], limit: int) -> li
         chunk_score = float(doc.metadata.get("score", 0.0))
         for sentence in _SENTENCE.split(doc.page_content):
             sentence = " ".join(sentence.split())
-            if len(sentence) < 12:
+            # Headings and fragments are labels, not statements worth quoting.
+            if len(sentence) < 12 or sentence.startswith("#"):
                 continue
             overlap = len(wanted & _terms(sentence)) / max(len(wanted), 1)
             scored.append((overlap * (0.5 + chunk_score), position, sentence))
