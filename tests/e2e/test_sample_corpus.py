@@ -44,3 +44,20 @@ def test_unknown_document_is_404(gateway: httpx.Client) -> None:
     response = gateway.get("/v1/documents/default/never-seen")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_deleted_document_is_no_longer_cited(gateway: httpx.Client) -> None:
+    text = "The Oslo office closes at 16:00 on Fridays during summer."
+    assert (
+        gateway.post("/v1/documents", json={"id": "oslo", "tenant": "deletion", "text": text}).status_code
+        == 200
+    )
+    question = {"question": "When does the Oslo office close on Fridays?", "tenant": "deletion"}
+    assert gateway.post("/v1/answers", json=question).json()["citations"][0]["document_id"] == "oslo"
+
+    deleted = gateway.delete("/v1/documents/deletion/oslo")
+    assert deleted.status_code == 200
+    assert deleted.json()["chunks_removed"] == 1
+    assert gateway.post("/v1/answers", json=question).json()["citations"] == []
+    assert gateway.get("/v1/documents/deletion/oslo").status_code == 404
+    assert gateway.delete("/v1/documents/deletion/oslo").status_code == 404

@@ -73,6 +73,12 @@ class Lore:
         body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="GET")
         return DocumentStatus.model_validate(body)
 
+    async def delete(self, tenant: str, document_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self._invoke(
+            self._ingest_app, f"documents/{tenant}/{document_id}", http_method="DELETE"
+        )
+        return body
+
     async def answer(self, question: QuestionIn) -> Answer:
         body = await self._invoke(self._query_app, "answers", body=question.model_dump(mode="json"))
         return Answer.model_validate(body)

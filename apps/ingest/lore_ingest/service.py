@@ -112,6 +112,16 @@ class IngestService:
         )
         await self._sidecar.save_state(self._statestore, key, status.model_dump(mode="json"))
 
+    async def delete(self, tenant: str, document_id: str) -> int | None:
+        """Removes a document's chunks and status; returns the chunk count, None if unknown."""
+        key = status_key(tenant, document_id)
+        current, _ = await self._sidecar.get_state(self._statestore, key)
+        removed = await self._index.delete_document(tenant=tenant, document_id=document_id)
+        if current is None and removed == 0:
+            return None
+        await self._sidecar.delete_state(self._statestore, key)
+        return removed
+
     async def status(self, tenant: str, document_id: str) -> DocumentStatus | None:
         value, _ = await self._sidecar.get_state(self._statestore, status_key(tenant, document_id))
         return None if value is None else DocumentStatus.model_validate(value)

@@ -187,11 +187,6 @@ class VectorIndex:
                     continue
         raise RuntimeError(f"{manifest} kept changing during {_WATCH_ATTEMPTS} delete attempts")
 
-    async def document_chunks(self, *, tenant: str, document_id: str) -> int | None:
-        """The stored chunk count of a document, or None when it is not indexed."""
-        value = await self._redis.hget(f"{MANIFEST_PREFIX}{tenant}:{document_id}", "chunks")
-        return None if value is None else int(_decode(value) or 0)
-
     async def search(self, *, tenant: str, vector: NDArray[np.float32], k: int) -> list[Hit]:
         """K nearest chunks of one tenant by cosine similarity, best first."""
         query = (

@@ -33,10 +33,6 @@ class Proc:
                 start_new_session=True,
             )
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._popen is None else self._popen.pid
-
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 

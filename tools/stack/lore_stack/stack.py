@@ -9,8 +9,6 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -231,12 +229,3 @@ class Stack:
 
     def url(self, app_id: str) -> str:
         return self.apps[app_id].app_url
-
-
-@contextmanager
-def running(stack: Stack, timeout: float = 120.0) -> Iterator[Stack]:
-    try:
-        stack.start(timeout)
-        yield stack
-    finally:
-        stack.stop()

@@ -55,6 +55,16 @@ async def get_document(
     return await lore.status(tenant, document_id)
 
 
+@router.delete("/documents/{tenant}/{document_id}")
+async def delete_document(
+    tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
+    document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
+    lore: LoreDep,
+) -> dict[str, Any]:
+    """Remove a document: its chunks leave the index and its status is forgotten."""
+    return await lore.delete(tenant, document_id)
+
+
 @router.post("/answers", openapi_extra=_json_body(QuestionIn))
 async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Answer:
     """Answer a question from the indexed documents, with citations."""

@@ -34,3 +34,16 @@ async def document_status(
     if status is None:
         raise ApiError(404, "not_found", f"no document {document_id!r} for tenant {tenant!r}")
     return status
+
+
+@router.delete("/documents/{tenant}/{document_id}")
+async def delete_document(
+    tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
+    document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
+    service: ServiceDep,
+) -> dict[str, int | str]:
+    """Remove a document from the index and forget its status."""
+    removed = await service.delete(tenant, document_id)
+    if removed is None:
+        raise ApiError(404, "not_found", f"no document {document_id!r} for tenant {tenant!r}")
+    return {"document_id": document_id, "chunks_removed": removed}
