@@ -20,7 +20,7 @@ from lore_stack.stack import Stack, free_port
 from tests.otlp import OtlpCollector
 
 ROOT = Path(__file__).resolve().parents[1]
-_RUN_DIRS: list[Path] = []
+_STACKS: list[Stack] = []
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +43,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iter
         log_level="info",
     )
     run_dir = tmp_path_factory.mktemp("stack")
-    _RUN_DIRS.append(run_dir)
     lore = Stack(
         runfile=spec,
         run_dir=run_dir,
@@ -52,6 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iter
         redis_port=free_port(),
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "LOG_LEVEL": "INFO"},
     )
+    _STACKS.append(lore)
     try:
         lore.start(timeout=180)
         yield lore
@@ -63,11 +63,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     """After a failed run, shows the end of every stack process's log (CI keeps only the output)."""
     if exitstatus == 0:
         return
-    for run_dir in _RUN_DIRS:
-        for log in sorted((run_dir / "logs").glob("*.log")):
-            lines = log.read_text(errors="replace").splitlines()[-25:]
-            terminalreporter.write_sep("-", f"{log}")
-            terminalreporter.write_line("\n".join(lines))
+    for lore in _STACKS:
+        for processes in lore.apps.values():
+            for proc in (processes.daprd, processes.app):
+                terminalreporter.write_sep("-", str(proc.log))
+                terminalreporter.write_line(proc.tail(25))
 
 
 @pytest.fixture(scope="session")

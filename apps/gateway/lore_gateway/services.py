@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from lore_core.contracts import Answer, DocumentIn, DocumentState, DocumentStatus, QuestionIn
+from lore_core.contracts import Answer, DocumentDeleted, DocumentIn, DocumentState, DocumentStatus, QuestionIn
 from lore_core.dapr import DaprError, Sidecar
 from lore_core.http import ApiError
 
@@ -73,11 +73,9 @@ class Lore:
         body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="GET")
         return DocumentStatus.model_validate(body)
 
-    async def delete(self, tenant: str, document_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = await self._invoke(
-            self._ingest_app, f"documents/{tenant}/{document_id}", http_method="DELETE"
-        )
-        return body
+    async def delete(self, tenant: str, document_id: str) -> DocumentDeleted:
+        body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="DELETE")
+        return DocumentDeleted.model_validate(body)
 
     async def answer(self, question: QuestionIn) -> Answer:
         body = await self._invoke(self._query_app, "answers", body=question.model_dump(mode="json"))

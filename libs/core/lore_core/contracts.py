@@ -97,6 +97,14 @@ class Citation(_Strict):
     text: str
 
 
+class DocumentDeleted(_Strict):
+    """The body of a successful `DELETE /v1/documents/{tenant}/{document_id}`."""
+
+    document_id: str
+    tenant: str
+    chunks_removed: int
+
+
 class Answer(_Strict):
     answer: str
     citations: list[Citation]

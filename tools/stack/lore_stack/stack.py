@@ -1,7 +1,7 @@
 """A whole local Lore: Redis, and for each app in `dapr.yaml` its daprd sidecar and its process.
 
 Used by `make run` (fixed ports from `dapr.yaml`) and by the integration tests (free ports, a
-temporary run directory, one stack per test module).
+temporary run directory, one stack per test session).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from lore_core.contracts import (
     DOCUMENT_ID_PATTERN,
     TENANT_PATTERN,
     Answer,
+    DocumentDeleted,
     DocumentIn,
     DocumentStatus,
     QuestionIn,
@@ -60,7 +61,7 @@ async def delete_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
     lore: LoreDep,
-) -> dict[str, Any]:
+) -> DocumentDeleted:
     """Remove a document: its chunks leave the index and its status is forgotten."""
     return await lore.delete(tenant, document_id)
 

@@ -6,7 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
-from lore_core.contracts import DOCUMENT_ID_PATTERN, TENANT_PATTERN, DocumentIn, DocumentStatus
+from lore_core.contracts import (
+    DOCUMENT_ID_PATTERN,
+    TENANT_PATTERN,
+    DocumentDeleted,
+    DocumentIn,
+    DocumentStatus,
+)
 from lore_core.http import ApiError
 from lore_ingest.deps import ServiceDep
 from lore_ingest.service import DocumentTooLargeError
@@ -41,9 +47,9 @@ async def delete_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
     service: ServiceDep,
-) -> dict[str, int | str]:
+) -> DocumentDeleted:
     """Remove a document from the index and forget its status."""
     removed = await service.delete(tenant, document_id)
     if removed is None:
         raise ApiError(404, "not_found", f"no document {document_id!r} for tenant {tenant!r}")
-    return {"document_id": document_id, "chunks_removed": removed}
+    return DocumentDeleted(document_id=document_id, tenant=tenant, chunks_removed=removed)
