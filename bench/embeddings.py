@@ -1,14 +1,21 @@
-"""Throughput of the numpy all-MiniLM-L6-v2 embeddings on RAG-sized chunks.
+"""Throughput of Lore's all-MiniLM-L6-v2 embeddings on RAG-sized chunks, and int8 quality.
 
-Builds synthetic English chunks of about 200 words (close to the 256 word-piece limit), then
-measures chunks per second of ``MiniLMEmbeddings`` at batch sizes 8 and 32 against a naive
-baseline that embeds one chunk per forward pass, all in the same run. The baseline runs on a
-subset of the chunks to keep the whole script under two minutes on two cores; all chunks have
-nearly the same length, so chunks per second stay comparable.
+In one run, on the same synthetic English chunks of about 200 words (close to the 256 word-piece
+limit), measures chunks per second of:
+
+- the numpy baseline (``bench/numpy_minilm.py``, Lore's former hand-written forward pass), on a
+  subset of the chunks to keep the run short (all chunks have nearly the same length, so chunks
+  per second stay comparable);
+- onnxruntime on the fp32 ONNX export (``lore_core.embeddings.MiniLMEmbeddings``);
+- onnxruntime on an int8 variant made with ``quantize_dynamic`` (MatMul weights, per output
+  channel), and its cosine agreement with fp32 over all chunks.
+
+The configurations run interleaved, round by round, so that drifting background load hits all of
+them alike. About two minutes on two quiet cores with the defaults.
 
 Usage:
-    python bench/embeddings.py [--chunks 200] [--words 200] [--baseline-chunks 48] [--rounds 4]
-                               [--blas-threads N]
+    python bench/embeddings.py [--chunks 2000] [--words 200] [--baseline-chunks 96] [--rounds 4]
+                               [--batch-size 32] [--threads N]
 """
 
 from __future__ import annotations
@@ -17,7 +24,22 @@ import argparse
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+from numpy_minilm import NumpyMiniLM
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from lore_core.embeddings import MODEL_FILE, MiniLMEmbeddings, default_model_dir
+
+INT8_FILE = "model-int8.onnx"
+# The quality bar for replacing fp32 with int8 (cosine of each int8 vector with its fp32 vector).
+MIN_MEAN_COSINE = 0.99
+MIN_COSINE = 0.97
 
 _WORD_TEXT = (
     "the a of and to in is that it for on with as was by be this are from or have an they which one "
@@ -57,6 +79,52 @@ def synthetic_chunks(count: int, words_per_chunk: int, seed: int = 7) -> list[st
     return chunks
 
 
+def int8_model(model_dir: Path) -> str:
+    """Quantise the fp32 export to int8 next to it, once.
+
+    Only MatMul weights are quantised, with one scale per output channel: a single scale per
+    tensor (``quantize_dynamic``'s default) costs far more accuracy on this model.
+
+    Args:
+        model_dir: Folder holding the fp32 ``model.onnx``.
+
+    Returns:
+        The file name of the int8 model in ``model_dir``.
+    """
+    target = model_dir / INT8_FILE
+    if not target.is_file() or target.stat().st_mtime < (model_dir / MODEL_FILE).stat().st_mtime:
+        partial = model_dir / f".{INT8_FILE}.partial"
+        quantize_dynamic(
+            model_dir / MODEL_FILE,
+            partial,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+        )
+        partial.replace(target)
+    return INT8_FILE
+
+
+@dataclass
+class Config:
+    """One measured implementation and what it embedded."""
+
+    label: str
+    embed: Callable[[Sequence[str]], npt.NDArray[np.float32]]
+    texts: list[str]
+    seconds: float = 0.0
+    rates: list[float] = field(default_factory=list)
+    parts: list[npt.NDArray[np.float32]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.texts) / self.seconds
+
+    @property
+    def vectors(self) -> npt.NDArray[np.float32]:
+        return np.concatenate(self.parts)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line.
 
@@ -69,96 +137,93 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--chunks", type=int, default=200, help="chunks embedded per batched run")
+    parser.add_argument("--chunks", type=int, default=2000, help="chunks embedded by onnxruntime")
     parser.add_argument("--words", type=int, default=200, help="words per chunk")
-    parser.add_argument("--baseline-chunks", type=int, default=48, help="chunks embedded by the baseline")
+    parser.add_argument("--baseline-chunks", type=int, default=96, help="chunks embedded by numpy")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved measurement rounds")
-    parser.add_argument(
-        "--blas-threads",
-        type=int,
-        default=None,
-        help="cap BLAS threads (sets OPENBLAS_NUM_THREADS/OMP_NUM_THREADS before numpy loads)",
-    )
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: cores)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 variant")
     return parser.parse_args(argv)
 
 
 def main() -> None:
     """Run the benchmark and print the table."""
     args = parse_args()
-    if args.blas_threads is not None:
-        # Must happen before numpy (and its OpenBLAS) is imported.
-        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[variable] = str(args.blas_threads)
-
-    import numpy as np
-    from tokenizers import Tokenizer
-
-    from lore_core.embeddings import MiniLMEmbeddings, default_model_dir
-
     chunks = synthetic_chunks(args.chunks, args.words)
-    baseline_chunks = chunks[: args.baseline_chunks]
-
-    counter = Tokenizer.from_file(str(default_model_dir() / "tokenizer.json"))
-    counter.no_truncation()
-    counter.no_padding()
-    token_counts = [len(encoding.ids) for encoding in counter.encode_batch(chunks)]
+    model_dir = default_model_dir()
 
     started = time.perf_counter()
-    models = {batch_size: MiniLMEmbeddings(batch_size=batch_size) for batch_size in (1, 8, 32)}
-    load_seconds = (time.perf_counter() - started) / len(models)
-    limit = models[1].max_seq_length
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, BLAS threads: {args.blas_threads or 'default'}")
+    fp32 = MiniLMEmbeddings(model_dir, batch_size=args.batch_size, threads=args.threads)
+    fp32_load = time.perf_counter() - started
+    started = time.perf_counter()
+    baseline = NumpyMiniLM(batch_size=args.batch_size)
+    numpy_load = time.perf_counter() - started
+    configs = [
+        Config("numpy baseline", baseline.embed, chunks[: args.baseline_chunks]),
+        Config("onnxruntime fp32", fp32.embed, chunks),
+    ]
+    if not args.no_int8:
+        started = time.perf_counter()
+        int8_file = int8_model(model_dir)
+        quantize_seconds = time.perf_counter() - started
+        int8 = MiniLMEmbeddings(
+            model_dir, batch_size=args.batch_size, threads=args.threads, model_file=int8_file
+        )
+        configs.append(Config("onnxruntime int8", int8.embed, chunks))
+
+    lengths = [len(encoding.ids) for encoding in fp32._tokenizer.encode_batch_fast(chunks)]
     print(
-        f"{len(chunks)} chunks of {args.words} words: {np.mean(token_counts):.0f} word pieces on average "
-        f"(min {min(token_counts)}, max {max(token_counts)}), "
-        f"{sum(count > limit for count in token_counts)} truncated to {limit}; model load {load_seconds:.2f}s"
+        f"numpy {np.__version__}, onnxruntime {ort.__version__}, {os.cpu_count()} CPUs, "
+        f"onnxruntime threads: {args.threads or os.cpu_count()}, batch size {args.batch_size}"
     )
-
-    models[8].embed(chunks[:2])  # warm-up: page in the weights, initialise BLAS threads
-
-    # Interleave the configurations round by round so that drifting background load (other jobs
-    # on the machine) hits all of them alike; report totals and the spread of per-round rates.
-    configs = (
-        ("naive baseline", 1, baseline_chunks),
-        ("MiniLMEmbeddings", 8, chunks),
-        ("MiniLMEmbeddings", 32, chunks),
+    print(
+        f"{len(chunks)} chunks of {args.words} words: {np.mean(lengths):.0f} word pieces on average "
+        f"after truncation to {fp32.max_seq_length} (min {min(lengths)}, max {max(lengths)}); "
+        f"load: numpy {numpy_load:.2f}s, onnxruntime {fp32_load:.2f}s"
+        + ("" if args.no_int8 else f", int8 quantisation {quantize_seconds:.1f}s (cached)")
     )
-    seconds = {batch_size: 0.0 for _, batch_size, _ in configs}
-    round_rates: dict[int, list[float]] = {batch_size: [] for _, batch_size, _ in configs}
-    parts: dict[int, list[np.ndarray]] = {batch_size: [] for _, batch_size, _ in configs}
+    for config in configs:  # warm-up: page in the weights, start the thread pools
+        config.embed(chunks[:2])
+
     for round_index in range(args.rounds):
-        for _, batch_size, texts in configs:
-            step = -(-len(texts) // args.rounds)
-            part = texts[round_index * step : (round_index + 1) * step]
+        for config in configs:
+            step = -(-len(config.texts) // args.rounds)
+            part = config.texts[round_index * step : (round_index + 1) * step]
             if not part:
                 continue
             started = time.perf_counter()
-            parts[batch_size].append(models[batch_size].embed(part))
+            config.parts.append(config.embed(part))
             elapsed = time.perf_counter() - started
-            seconds[batch_size] += elapsed
-            round_rates[batch_size].append(len(part) / elapsed)
+            config.seconds += elapsed
+            config.rates.append(len(part) / elapsed)
 
-    baseline_rate = len(baseline_chunks) / seconds[1]
+    base = configs[0]
     print()
-    row = "{:<16} {:>5} {:>6} {:>8} {:>9} {:>16} {:>11}"
-    print(
-        row.format(
-            "implementation", "batch", "chunks", "seconds", "chunks/s", "per-round range", "vs baseline"
+    row = "{:<18} {:>6} {:>8} {:>9} {:>16} {:>11}"
+    print(row.format("implementation", "chunks", "seconds", "chunks/s", "per-round range", "vs numpy"))
+    for config in configs:
+        spread = f"{min(config.rates):.1f}-{max(config.rates):.1f}"
+        ratio = f"{config.rate / base.rate:.2f}x"
+        print(
+            row.format(
+                config.label, len(config.texts), f"{config.seconds:.1f}", f"{config.rate:.1f}", spread, ratio
+            )
         )
-    )
-    for label, batch_size, texts in configs:
-        rate = len(texts) / seconds[batch_size]
-        spread = f"{min(round_rates[batch_size]):.2f}-{max(round_rates[batch_size]):.2f}"
-        cells = (f"{seconds[batch_size]:.2f}", f"{rate:.2f}", spread, f"{rate / baseline_rate:.2f}x")
-        print(row.format(label, batch_size, len(texts), *cells))
-    results = {batch_size: np.concatenate(embedded) for batch_size, embedded in parts.items()}
 
-    # The batched runs must agree with the one-at-a-time baseline.
-    worst = max(
-        float(np.max(np.abs(results[batch_size][: len(baseline_chunks)] - results[1])))
-        for batch_size in (8, 32)
-    )
-    print(f"\nmax |batched - baseline| over the baseline chunks: {worst:.2e}")
+    reference = configs[1].vectors
+    worst = float(np.max(np.abs(reference[: len(base.texts)] - base.vectors)))
+    print(f"\nmax |onnxruntime fp32 - numpy| over the numpy chunks: {worst:.2e}")
+    if not args.no_int8:
+        int8_config = configs[2]
+        cosines = np.sum(int8_config.vectors * reference, axis=1)  # rows are unit vectors
+        verdict = cosines.mean() >= MIN_MEAN_COSINE and cosines.min() >= MIN_COSINE
+        print(
+            f"int8 vs fp32 cosine over {len(cosines)} chunks: mean {cosines.mean():.4f}, "
+            f"min {cosines.min():.4f}, 1st percentile {np.percentile(cosines, 1):.4f}; "
+            f"int8 is {int8_config.rate / configs[1].rate:.2f}x fp32; "
+            f"bar (mean >= {MIN_MEAN_COSINE}, min >= {MIN_COSINE}): {'met' if verdict else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Session fixtures: one real Lore stack (Redis + three daprd sidecars + three apps) on free ports.
 
-Integration and e2e tests share it. Its run directory (logs of every process, rendered Dapr
+Integration and e2e tests share it; a module that needs a differently configured stack (another
+broker) builds its own with `new_stack`. A stack's run directory (logs of every process, rendered Dapr
 resources, Redis data) is kept by pytest's tmp_path retention, and the end of each log is printed
 after a failed run.
 """
@@ -11,6 +12,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -31,8 +33,17 @@ def otlp() -> Iterator[OtlpCollector]:
     collector.stop()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iterator[Stack]:
+def new_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    otlp: OtlpCollector,
+    *,
+    name: str = "stack",
+    broker: Literal["redis", "kafka"] = "redis",
+) -> Stack:
+    """A stack (not started yet) on free ports, with its own run directory and secrets.
+
+    Its logs are shown after a failed run; the caller starts and stops it.
+    """
     daprd = Path(os.environ.get("DAPRD", ROOT / ".cache" / "dapr" / "bin" / "daprd"))
     if not daprd.exists():
         pytest.fail(f"daprd not found at {daprd}: run `make dapr` (make test does)")
@@ -42,7 +53,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iter
         apps=tuple(a.with_ports(free_port(), free_port(), free_port(), free_port()) for a in spec.apps),
         log_level="info",
     )
-    run_dir = tmp_path_factory.mktemp("stack")
+    run_dir = tmp_path_factory.mktemp(name)
     lore = Stack(
         runfile=spec,
         run_dir=run_dir,
@@ -50,8 +61,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iter
         secrets_file=run_dir / "secrets.json",
         redis_port=free_port(),
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "LOG_LEVEL": "INFO"},
+        broker=broker,
+        kafka_port=free_port(),
     )
     _STACKS.append(lore)
+    return lore
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iterator[Stack]:
+    lore = new_stack(tmp_path_factory, otlp)
     try:
         lore.start(timeout=180)
         yield lore
@@ -68,6 +87,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             for proc in (processes.daprd, processes.app):
                 terminalreporter.write_sep("-", str(proc.log))
                 terminalreporter.write_line(proc.tail(25))
+        if lore.kafka is not None:
+            terminalreporter.write_sep("-", str(lore.kafka.log))
+            terminalreporter.write_line(lore.kafka.tail(25))
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,31 @@
-"""Small helpers for tests that talk to real sidecars and the real Redis."""
+"""Small helpers for tests that talk to real sidecars and the real Redis.
+
+Topic, index, prefix and consumer names come from the apps' own settings defaults (the stack
+under test runs with those defaults), never from literals in the tests.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import redis
 
+from lore_core.settings import IndexSettings, TopicSettings
 from lore_stack.stack import Stack
 
 T = TypeVar("T")
+
+TOPICS = TopicSettings()
+INDEX_NAME: str = IndexSettings.model_fields["index_name"].default
+INDEX_PREFIX: str = IndexSettings.model_fields["index_prefix"].default
+INGEST_APP = "lore-ingest"
+# Dapr's Redis Streams consumer group is the subscriber's app-id (its default consumerID).
+INGEST_GROUP = INGEST_APP
 
 
 def sidecar(stack: Stack, app_id: str) -> httpx.Client:
@@ -41,4 +55,45 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = 30.0, interval
 
 
 def chunk_keys(stack: Stack, tenant: str, document_id: str) -> list[bytes]:
-    return sorted(redis_of(stack).scan_iter(match=f"lore:chunk:{tenant}:{document_id}:*"))
+    return sorted(redis_of(stack).scan_iter(match=f"{INDEX_PREFIX}{tenant}:{document_id}:*"))
+
+
+def manifest(stack: Stack, tenant: str, document_id: str) -> dict[str, str]:
+    """The index manifest of a document (chunks, revision, sequence, writes)."""
+    prefix = f"{INDEX_PREFIX.rstrip(':')}:manifest:"
+    raw = cast(dict[bytes, bytes], redis_of(stack).hgetall(f"{prefix}{tenant}:{document_id}"))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def statuses(stack: Stack, tenant: str) -> dict[str, dict[str, Any]]:
+    """Every status record of ``tenant``, read from the state store's Redis keys
+    (`{app-id}||status:{tenant}:{id}`, field `data`), by document id."""
+    client = redis_of(stack)
+    found = {}
+    for key in client.scan_iter(match=f"{INGEST_APP}||status:{tenant}:*", count=1000):
+        data = client.hget(key, "data")
+        if data is not None:
+            value = json.loads(cast(bytes, data))
+            found[value["document_id"]] = value
+    return found
+
+
+def pending(stack: Stack, topic: str = TOPICS.ingest_topic) -> int:
+    """Events of ``topic`` delivered to lore-ingest's consumer group and not yet acknowledged."""
+    info: dict[str, Any] = redis_of(stack).xpending(topic, INGEST_GROUP)
+    return int(info["pending"])
+
+
+def metric(base_url: str, name: str, labels: str = "") -> float:
+    """Reads one sample from an app's Prometheus `/metrics` (0 when absent)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    pattern = re.compile(rf"^{re.escape(name)}(?:{{{re.escape(labels)}}})? (\S+)$", re.MULTILINE)
+    match = pattern.search(text)
+    return float(match.group(1)) if match else 0.0
+
+
+def drained(stack: Stack, topic: str = TOPICS.ingest_topic) -> bool:
+    """Every event of ``topic`` was delivered to lore-ingest's group and acknowledged."""
+    groups: list[dict[str, Any]] = redis_of(stack).xinfo_groups(topic)
+    group = next((g for g in groups if g["name"] in (INGEST_GROUP, INGEST_GROUP.encode())), None)
+    return group is not None and group["lag"] == 0 and group["pending"] == 0

@@ -43,7 +43,12 @@ class RecordingLore:
 @pytest.fixture
 def app() -> FastAPI:
     return create_app(
-        Settings(dapr_api_token=SecretStr("t1"), app_api_token=SecretStr("t2"), max_body_bytes=1000)
+        Settings(
+            dapr_api_token=SecretStr("t1"),
+            app_api_token=SecretStr("t2"),
+            max_body_bytes=1000,
+            max_document_bytes=100,
+        )
     )
 
 
@@ -76,6 +81,19 @@ def test_refused_input_never_reaches_the_service(client: tuple[TestClient, Recor
     assert http.post("/v1/answers", json={"question": ""}).status_code == 422
     assert lore.documents == []
     assert lore.questions == []
+
+
+def test_document_over_the_ingest_limit_is_413_before_ingest_is_invoked_or_queued(
+    client: tuple[TestClient, RecordingLore],
+) -> None:
+    http, lore = client
+    # 101 bytes of UTF-8 from 51 characters: the limit counts bytes, as lore-ingest does.
+    response = http.post("/v1/documents", json={"id": "big", "text": "é" * 50 + "x"})
+    assert response.status_code == 413
+    assert response.json() == {"error": "too_large", "detail": "document text is 101 bytes; the limit is 100"}
+    assert http.post("/v1/documents?wait=false", json={"text": "x" * 101}).status_code == 413
+    assert http.post("/v1/documents", json={"id": "fits", "text": "é" * 50}).status_code == 200
+    assert [d.id for d in lore.documents] == ["fits"]
 
 
 def test_openapi_documents_the_request_bodies(app: FastAPI) -> None:

@@ -32,3 +32,19 @@ def test_callee_own_5xx_becomes_502() -> None:
 
 def test_success_returns_the_body() -> None:
     assert _upstream(httpx.Response(200, json={"ok": True}), "lore-query") == {"ok": True}
+
+
+def test_refusal_in_a_2xx_answer_becomes_its_public_status_and_error() -> None:
+    refusal = {"outcome": "refused", "error": "not_found", "detail": "no document 'x'", "status": 404}
+    with pytest.raises(ApiError) as caught:
+        _upstream(httpx.Response(200, json=refusal), "lore-ingest")
+    assert (caught.value.status_code, caught.value.code, caught.value.detail) == (
+        404,
+        "not_found",
+        "no document 'x'",
+    )
+
+
+def test_success_body_with_an_error_field_is_not_a_refusal() -> None:
+    failed = {"document_id": "d", "tenant": "default", "state": "failed", "error": "could not be queued"}
+    assert _upstream(httpx.Response(200, json=failed), "lore-ingest") == failed

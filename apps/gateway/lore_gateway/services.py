@@ -1,4 +1,17 @@
-"""The gateway's view of the other Lore apps, reached only through Dapr service invocation."""
+"""The gateway's view of the other Lore apps, reached only through Dapr service invocation.
+
+Circuit breakers: Dapr counts every invocation answer outside 200-399 as a failure, and the
+gateway's sidecar keeps one breaker per method path of lore-ingest and lore-query
+(`dapr/resiliency.yaml`, breaker `app`) for all of the gateway's clients at once. So no client may
+be able to make lore-ingest or lore-query answer non-2xx on purpose:
+
+- the gateway validates everything it can before invoking (body, path patterns, document size:
+  `lore_gateway.routes.v1`), so lore-ingest and lore-query see only valid requests;
+- an outcome only the callee can know (a document that does not exist) comes back as HTTP 200 with
+  a `Refusal` body (`{"outcome": "refused", "error", "detail", "status"}`), which `_upstream` turns
+  into the public status and `{"error", "detail"}` body;
+- real failures stay 5xx and count, so the breaker still sheds load from a sick callee.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +19,35 @@ from typing import Any
 
 import httpx
 
-from lore_core.contracts import Answer, DocumentDeleted, DocumentIn, DocumentState, DocumentStatus, QuestionIn
+from lore_core.contracts import (
+    Answer,
+    DocumentDeleted,
+    DocumentIn,
+    DocumentStatus,
+    Outcome,
+    QuestionIn,
+    Refusal,
+)
 from lore_core.dapr import DaprError, Sidecar
 from lore_core.http import ApiError
 
 
 def _upstream(response: httpx.Response, app_id: str) -> Any:
-    """Returns the callee's JSON body, or raises the `ApiError` the gateway should answer with.
+    """Returns the callee's JSON success body, or raises the `ApiError` the gateway should answer with.
 
-    A callee's 4xx is passed on unchanged. A 5xx that carries a Dapr `errorCode` means the sidecars
-    could not reach the callee (down, timed out, circuit open): 503. Any other 5xx is the callee's
-    own failure: 502.
+    A 2xx `Refusal` body (see the module docstring) becomes its own status, code and detail. A
+    callee's 4xx (a callee that predates refusals) is passed on unchanged. A 5xx that carries a Dapr
+    `errorCode` means the sidecars could not reach the callee (down, timed out, circuit open): 503.
+    Any other 5xx is the callee's own failure: 502.
     """
     try:
         body = response.json()
     except ValueError:
         body = {"error": "upstream_error", "detail": response.text[:500]}
     if response.status_code < 400:
+        if isinstance(body, dict) and body.get("outcome") == Outcome.REFUSED:
+            refusal = Refusal.model_validate(body)
+            raise ApiError(refusal.status, refusal.error, refusal.detail)
         return body
     if response.status_code < 500:
         if isinstance(body, dict) and "error" in body:
@@ -57,17 +82,11 @@ class Lore:
         return DocumentStatus.model_validate(body)
 
     async def enqueue(self, document: DocumentIn) -> DocumentStatus:
-        """Publishes the document as an ingestion event; lore-ingest indexes it asynchronously."""
-        try:
-            await self._sidecar.publish(self._pubsub, self._topic, document.model_dump(mode="json"))
-        except DaprError as exc:
-            raise ApiError(503, "pubsub_unavailable", str(exc)) from exc
-        return DocumentStatus(
-            document_id=document.document_id(),
-            tenant=document.tenant,
-            state=DocumentState.ACCEPTED,
-            title=document.title,
-        )
+        """Queues the document for asynchronous indexing through lore-ingest, which records its
+        `accepted` status before publishing the ingestion event, so a status lookup right after
+        the 202 finds it."""
+        body = await self._invoke(self._ingest_app, "documents/queue", body=document.model_dump(mode="json"))
+        return DocumentStatus.model_validate(body)
 
     async def status(self, tenant: str, document_id: str) -> DocumentStatus:
         body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="GET")

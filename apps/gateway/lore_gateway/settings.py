@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from lore_core.settings import CommonSettings
+from lore_core.settings import CommonSettings, DocumentLimitSettings
 
 
-class Settings(CommonSettings):
+class Settings(CommonSettings, DocumentLimitSettings):
     app_id: str = "lore-gateway"
     bind_host: str = Field(default="127.0.0.1", description="Address the public API listens on.")
     query_app_id: str = "lore-query"

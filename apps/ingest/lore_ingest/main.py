@@ -9,10 +9,11 @@ from dapr.ext.fastapi import DaprApp
 from fastapi import FastAPI
 
 from lore_core.dapr import Sidecar
-from lore_core.embeddings import MiniLMEmbeddings
+from lore_core.embeddings import build_embeddings
 from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
-from lore_ingest.routes import documents
-from lore_ingest.routes.events import on_document_event
+from lore_ingest.batcher import EmbeddingBatcher
+from lore_ingest.routes import documents, queue
+from lore_ingest.routes.events import on_document_event, on_exhausted_event
 from lore_ingest.service import IngestService
 from lore_ingest.settings import Settings
 
@@ -20,25 +21,41 @@ from lore_ingest.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def startup(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
-        embeddings = MiniLMEmbeddings()
-        async with open_index(settings, sidecar, dimension=embeddings.dimension) as index:
-            app.state.index = index
-            app.state.service = IngestService(
-                sidecar=sidecar,
-                index=index,
-                embeddings=embeddings,
-                statestore=settings.statestore,
-                max_document_bytes=settings.max_document_bytes,
-                chunk_size=settings.chunk_size,
-                chunk_overlap=settings.chunk_overlap,
-            )
-            yield
+        api_key = None
+        if settings.embedding_provider == "openai" and settings.embedding_api_key_secret:
+            secret = await sidecar.get_secret(settings.secret_store, settings.embedding_api_key_secret)
+            api_key = secret.get(settings.embedding_api_key_secret) or next(iter(secret.values()), None)
+        embeddings = build_embeddings(settings, api_key)
+        batcher = EmbeddingBatcher(embeddings, max_batch=settings.embed_max_batch)
+        batcher.start()
+        try:
+            async with open_index(settings, sidecar, dimension=settings.embedding_dimension) as index:
+                app.state.index = index
+                app.state.batcher = batcher
+                app.state.service = IngestService(
+                    sidecar=sidecar,
+                    index=index,
+                    batcher=batcher,
+                    statestore=settings.statestore,
+                    topics=settings,
+                    max_document_bytes=settings.max_document_bytes,
+                    chunk_size=settings.chunk_size,
+                    chunk_overlap=settings.chunk_overlap,
+                )
+                yield
+        finally:
+            await batcher.aclose()
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-ingest")
     app.include_router(documents.router)
-    DaprApp(app).subscribe(
-        pubsub=settings.pubsub, topic=settings.ingest_topic, dead_letter_topic=settings.dead_letter_topic
+    app.include_router(queue.router)
+    dapr = DaprApp(app)
+    # Events Dapr could not deliver within the `delivery` policy go to `exhausted_topic`, where
+    # `on_exhausted_event` turns them into regular dead letters (one shape for every dead letter).
+    dapr.subscribe(
+        pubsub=settings.pubsub, topic=settings.ingest_topic, dead_letter_topic=settings.exhausted_topic
     )(on_document_event)
+    dapr.subscribe(pubsub=settings.pubsub, topic=settings.exhausted_topic)(on_exhausted_event)
     return app
 
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from lore_core.settings import IndexSettings
+from lore_core.settings import DocumentLimitSettings, EmbeddingSettings, IndexSettings, TopicSettings
 
 
-class Settings(IndexSettings):
+class Settings(IndexSettings, TopicSettings, EmbeddingSettings, DocumentLimitSettings):
     app_id: str = "lore-ingest"
     statestore: str = "statestore"
-    pubsub: str = "pubsub"
-    ingest_topic: str = "lore.documents"
-    dead_letter_topic: str = "lore.documents.deadletter"
-    max_document_bytes: int = Field(
-        default=512_000, gt=0, description="Largest accepted document text, in UTF-8 bytes."
-    )
     chunk_size: int = Field(
         default=800, ge=100, description="Characters per chunk (about 200 MiniLM tokens)."
     )
     chunk_overlap: int = Field(default=120, ge=0)
+    embed_max_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Chunks per embedding run, shared by concurrent ingestions; a synchronous "
+        "ingestion waits for at most one such batch behind queued event traffic.",
+    )

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from langchain_core.runnables import Runnable
 
 from lore_core.contracts import Answer
+from lore_query.retrieval import Retrieval
 
 AnswerChain = Runnable[dict[str, Any], Answer]
 
@@ -16,4 +17,9 @@ def get_chain(request: Request) -> AnswerChain:
     return cast(AnswerChain, request.app.state.chain)
 
 
+def get_retrieval(request: Request) -> Retrieval:
+    return cast(Retrieval, request.app.state.retrieval)
+
+
 ChainDep = Annotated[AnswerChain, Depends(get_chain)]
+RetrievalDep = Annotated[Retrieval, Depends(get_retrieval)]

@@ -11,7 +11,8 @@ from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
 from lore_query.chains.extractive import build_chain
-from lore_query.routes import answers
+from lore_query.retrieval import Retrieval
+from lore_query.routes import answers, retrieve
 from lore_query.settings import Settings
 
 
@@ -21,9 +22,14 @@ def create_app(settings: Settings) -> FastAPI:
         embeddings = MiniLMEmbeddings()
         async with open_index(settings, sidecar, dimension=embeddings.dimension) as index:
             app.state.index = index
-            app.state.chain = build_chain(
+            app.state.retrieval = Retrieval(
                 index=index,
                 embeddings=embeddings,
+                tuning=settings.tuning(),
+                default_mode=settings.retrieval_mode,
+            )
+            app.state.chain = build_chain(
+                retrieval=app.state.retrieval,
                 min_score=settings.min_score,
                 sentences=settings.answer_sentences,
             )
@@ -31,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-query")
     app.include_router(answers.router)
+    app.include_router(retrieve.router)
     return app
 
 

@@ -1,4 +1,4 @@
-"""A LangChain retriever over Lore's Redis vector index."""
+"""Retrieval over Lore's chunk index: the service the routes use, and a LangChain retriever."""
 
 from __future__ import annotations
 
@@ -9,23 +9,70 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from lore_core.contracts import RetrievalMode
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.index import VectorIndex
+from lore_core.search import Match, Mode, SearchRequest, Tuning
+
+
+class Retrieval:
+    """Embeds a question and ranks one tenant's chunks in the requested mode.
+
+    Args:
+        index: The chunk index.
+        embeddings: The question encoder (the one ingestion used for the chunks).
+        tuning: Ranking parameters (scorer, fusion weights, candidate depth).
+        default_mode: The mode of a request that names none.
+    """
+
+    def __init__(
+        self, *, index: VectorIndex, embeddings: MiniLMEmbeddings, tuning: Tuning, default_mode: Mode
+    ) -> None:
+        self._index = index
+        self._embeddings = embeddings
+        self._tuning = tuning
+        self.default_mode = default_mode
+
+    async def search(
+        self,
+        *,
+        question: str,
+        tenant: str,
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        min_score: float | None = None,
+        mmr: bool = False,
+    ) -> tuple[Mode, list[Match]]:
+        """The top_k chunks, best first, and the mode that ranked them."""
+        chosen = Mode(mode) if mode else self.default_mode
+        vectors = await asyncio.to_thread(self._embeddings.embed, [question])
+        request = SearchRequest(
+            tenant=tenant,
+            question=question,
+            vector=vectors[0],
+            mode=chosen,
+            k=top_k,
+            min_score=min_score,
+            mmr=mmr,
+        )
+        return chosen, await self._index.search(request, self._tuning)
 
 
 class LoreRetriever(BaseRetriever):
-    """Top-k chunks of one tenant by cosine similarity, with score and provenance in metadata.
+    """Top-k chunks of one tenant, with provenance and scores in metadata.
 
-    Metadata keys: document_id, title, source, chunk, score.
+    Metadata keys: document_id, title, source, chunk, score (cosine similarity to the question),
+    rank_score (the mode's ranking score), mode.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    index: VectorIndex
-    embeddings: MiniLMEmbeddings
+    retrieval: Retrieval
     tenant: str = "default"
     k: int = 4
-    min_score: float = 0.0
+    mode: RetrievalMode | None = None
+    min_score: float | None = None
+    mmr: bool = False
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
@@ -35,19 +82,26 @@ class LoreRetriever(BaseRetriever):
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
     ) -> list[Document]:
-        vectors = await asyncio.to_thread(self.embeddings.embed, [query])
-        hits = await self.index.search(tenant=self.tenant, vector=vectors[0], k=self.k)
+        mode, matches = await self.retrieval.search(
+            question=query,
+            tenant=self.tenant,
+            top_k=self.k,
+            mode=self.mode,
+            min_score=self.min_score,
+            mmr=self.mmr,
+        )
         return [
             Document(
-                page_content=hit.text,
+                page_content=m.text,
                 metadata={
-                    "document_id": hit.document_id,
-                    "title": hit.title,
-                    "source": hit.source,
-                    "chunk": hit.chunk,
-                    "score": hit.score,
+                    "document_id": m.document_id,
+                    "title": m.title,
+                    "source": m.source,
+                    "chunk": m.chunk,
+                    "score": m.similarity,
+                    "rank_score": m.score,
+                    "mode": mode.value,
                 },
             )
-            for hit in hits
-            if hit.score >= self.min_score
+            for m in matches
         ]

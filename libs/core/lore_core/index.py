@@ -7,13 +7,14 @@ back-off retry on connection errors (`redis_client`).
 Key formats:
     `{prefix}{tenant}:{document_id}:{n}`  hash, one chunk: tenant, document_id, title, source,
                                           chunk (n), text, embedding (float32 bytes)
-    `lore:doc:{tenant}:{document_id}`     hash, the document manifest: chunks, sha, title
+    `{manifest_prefix}{tenant}:{document_id}`  hash, the document manifest: chunks, revision (content
+                                          hash of the indexed version), sequence (its version
+                                          number), writes (how many times its chunks were written)
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,15 +22,13 @@ import redis.asyncio as aioredis
 from numpy.typing import NDArray
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.commands.search.field import NumericField, TagField, TextField, VectorField
-from redis.commands.search.index_definition import IndexDefinition, IndexType
-from redis.commands.search.query import Query
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
-MANIFEST_PREFIX = "lore:doc:"
+from lore_core.search import ChunkSearch, IndexLayout, Match, SearchRequest, Tuning, ensure_index
+
 # Optimistic-transaction attempts when concurrent writers touch the same document.
 _WATCH_ATTEMPTS = 16
 
@@ -67,6 +66,17 @@ class Hit:
 class WriteResult:
     chunks: int
     unchanged: bool
+    superseded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What the index holds for one document."""
+
+    chunks: int
+    revision: str | None
+    sequence: int
+    writes: int
 
 
 def _escape_tag(value: str) -> str:
@@ -83,40 +93,26 @@ class VectorIndex:
         dimension: Embedding size (384 for all-MiniLM-L6-v2).
     """
 
-    def __init__(self, redis: aioredis.Redis, *, name: str, prefix: str, dimension: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, name: str, prefix: str, dimension: int, manifest_prefix: str
+    ) -> None:
         self._redis = redis
         self._name = name
         self._prefix = prefix
         self._dimension = dimension
+        self._manifest_prefix = manifest_prefix
 
     async def ensure(self) -> None:
-        """Creates the index when it does not exist; an existing index is left as it is."""
-        try:
-            await self._redis.ft(self._name).info()
-            return
-        except ResponseError:
-            pass
-        fields = [
-            TagField("tenant"),
-            TagField("document_id"),
-            TextField("title", weight=2.0),
-            TextField("text"),
-            NumericField("chunk"),
-            VectorField(
-                "embedding",
-                "HNSW",
-                {"TYPE": "FLOAT32", "DIM": self._dimension, "DISTANCE_METRIC": "COSINE"},
-            ),
-        ]
-        definition = IndexDefinition(prefix=[self._prefix], index_type=IndexType.HASH)
-        try:
-            await self._redis.ft(self._name).create_index(fields, definition=definition)
-        except ResponseError as exc:
-            if "already exists" not in str(exc).lower():
-                raise
+        """Creates the index, or rebuilds it when its schema changed (see `search.ensure_index`)."""
+        await ensure_index(self._redis, self._layout())
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
+
+    async def manifest(self, *, tenant: str, document_id: str) -> Manifest | None:
+        """The manifest of a document, or None when the index holds no version of it (one HGETALL)."""
+        raw = await self._redis.hgetall(self._manifest_key(tenant, document_id))
+        return _manifest(raw) if raw else None
 
     async def replace_document(
         self,
@@ -127,27 +123,34 @@ class VectorIndex:
         source: str | None,
         chunks: Sequence[Chunk],
         vectors: NDArray[np.float32],
+        revision: str,
+        sequence: int,
+        metadata: Mapping[str, str | int | float | bool] | None = None,
     ) -> WriteResult:
         """Replaces every chunk of a document in one MULTI/EXEC transaction.
 
-        A document whose text hash is already stored is left untouched (`unchanged=True`), so a
-        redelivered event does not rewrite or duplicate chunks. Readers never see a mix of old and
-        new chunks, and a failure leaves the previous version whole.
+        The manifest is WATCHed, so the write is a compare-and-set against what was read: a
+        version already stored with the same ``revision`` is left untouched (``unchanged``), and a
+        version with a higher ``sequence`` is never overwritten by an older one (``superseded``).
+        Readers never see a mix of old and new chunks, and a failure leaves the previous version
+        whole.
         """
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk is required")
-        sha = hashlib.sha256("\0".join(c.text for c in chunks).encode()).hexdigest()
-        manifest = f"{MANIFEST_PREFIX}{tenant}:{document_id}"
+        manifest_key = self._manifest_key(tenant, document_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             for _ in range(_WATCH_ATTEMPTS):
                 try:
-                    await pipe.watch(manifest)
-                    old = await pipe.hgetall(manifest)
-                    old_sha = _decode(old.get(b"sha"))
-                    old_count = int(_decode(old.get(b"chunks")) or 0)
-                    if old_sha == sha and old_count == len(chunks):
+                    await pipe.watch(manifest_key)
+                    raw = await pipe.hgetall(manifest_key)
+                    old = _manifest(raw) if raw else None
+                    if old is not None and old.revision == revision:
                         await pipe.unwatch()
-                        return WriteResult(chunks=old_count, unchanged=True)
+                        return WriteResult(chunks=old.chunks, unchanged=True)
+                    if old is not None and old.sequence > sequence:
+                        await pipe.unwatch()
+                        return WriteResult(chunks=old.chunks, unchanged=False, superseded=True)
+                    old_count = old.chunks if old else 0
                     pipe.multi()
                     for n in range(len(chunks), old_count):
                         pipe.delete(self._chunk_key(tenant, document_id, n))
@@ -161,17 +164,28 @@ class VectorIndex:
                             "text": chunk.text,
                             "embedding": np.asarray(vector, dtype=np.float32).tobytes(),
                         }
+                        for key, value in (metadata or {}).items():
+                            mapping[f"meta_{key}"] = str(value) if not isinstance(value, bool) else int(value)
                         pipe.hset(self._chunk_key(tenant, document_id, chunk.index), mapping=mapping)
-                    pipe.hset(manifest, mapping={"chunks": len(chunks), "sha": sha, "title": title})
+                    pipe.hset(
+                        manifest_key,
+                        mapping={
+                            "chunks": len(chunks),
+                            "revision": revision,
+                            "sequence": sequence,
+                            "title": title,
+                        },
+                    )
+                    pipe.hincrby(manifest_key, "writes", 1)
                     await pipe.execute()
                     return WriteResult(chunks=len(chunks), unchanged=False)
                 except WatchError:
                     continue
-        raise RuntimeError(f"{manifest} kept changing during {_WATCH_ATTEMPTS} write attempts")
+        raise RuntimeError(f"{manifest_key} kept changing during {_WATCH_ATTEMPTS} write attempts")
 
     async def delete_document(self, *, tenant: str, document_id: str) -> int:
         """Deletes a document's chunks and manifest; returns how many chunks were removed."""
-        manifest = f"{MANIFEST_PREFIX}{tenant}:{document_id}"
+        manifest = self._manifest_key(tenant, document_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             for _ in range(_WATCH_ATTEMPTS):
                 try:
@@ -187,33 +201,27 @@ class VectorIndex:
                     continue
         raise RuntimeError(f"{manifest} kept changing during {_WATCH_ATTEMPTS} delete attempts")
 
-    async def search(self, *, tenant: str, vector: NDArray[np.float32], k: int) -> list[Hit]:
-        """K nearest chunks of one tenant by cosine similarity, best first."""
-        query = (
-            Query(f"(@tenant:{{{_escape_tag(tenant)}}})=>[KNN {int(k)} @embedding $vec AS distance]")
-            .sort_by("distance")
-            .return_fields("document_id", "title", "source", "chunk", "text", "distance")
-            .paging(0, k)
-            .dialect(2)
-        )
-        params: dict[str, str | int | float | bytes] = {"vec": np.asarray(vector, dtype=np.float32).tobytes()}
-        result = await self._redis.ft(self._name).search(query, query_params=params)
-        hits = []
-        for doc in result.docs:
-            hits.append(
-                Hit(
-                    document_id=str(doc.document_id),
-                    title=str(doc.title),
-                    source=str(doc.source) or None,
-                    chunk=int(doc.chunk),
-                    text=str(doc.text),
-                    score=1.0 - float(doc.distance),
-                )
-            )
-        return hits
+    async def search(self, request: SearchRequest, tuning: Tuning | None = None) -> list[Match]:
+        """One tenant's chunks ranked by the request's mode, best first (see `lore_core.search`)."""
+        return await ChunkSearch(self._redis, self._layout(), tuning).run(request)
+
+    def _layout(self) -> IndexLayout:
+        return IndexLayout(name=self._name, prefix=self._prefix, dimension=self._dimension)
+
+    def _manifest_key(self, tenant: str, document_id: str) -> str:
+        return f"{self._manifest_prefix}{tenant}:{document_id}"
 
     def _chunk_key(self, tenant: str, document_id: str, n: int) -> str:
         return f"{self._prefix}{tenant}:{document_id}:{n}"
+
+
+def _manifest(raw: Mapping[bytes | str, bytes | str]) -> Manifest:
+    return Manifest(
+        chunks=int(_decode(raw.get(b"chunks")) or 0),
+        revision=_decode(raw.get(b"revision")),
+        sequence=int(_decode(raw.get(b"sequence")) or 0),
+        writes=int(_decode(raw.get(b"writes")) or 0),
+    )
 
 
 def _decode(value: bytes | str | None) -> str | None:

@@ -38,7 +38,11 @@ async def open_index(
     redis = redis_client(settings.redis_url, password)
     try:
         index = VectorIndex(
-            redis, name=settings.index_name, prefix=settings.index_prefix, dimension=dimension
+            redis,
+            name=settings.index_name,
+            prefix=settings.index_prefix,
+            dimension=dimension,
+            manifest_prefix=settings.manifest_prefix,
         )
         await index.ensure()
         yield index
@@ -112,7 +116,11 @@ def service_app(
         sidecar_only: Refuse calls that do not carry the app API token (all apps but the gateway).
         fastapi_args: Passed to `FastAPI` (title, version, ...).
     """
-    sidecar = Sidecar(settings.dapr_base_url, settings.dapr_api_token.get_secret_value())
+    sidecar = Sidecar(
+        settings.dapr_base_url,
+        settings.dapr_api_token.get_secret_value(),
+        timeout=settings.sidecar_call_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

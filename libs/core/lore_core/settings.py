@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +29,11 @@ class CommonSettings(BaseSettings):
     # The sidecar sends this as `dapr-api-token` on every call it makes to the app.
     app_api_token: SecretStr
     sidecar_wait_seconds: float = Field(default=60.0, gt=0)
+    # Client-side ceiling of one call through the sidecar. It must outlast the longest resiliency
+    # timeout of the calls an app makes (`ingest`: 120s in dapr/resiliency.yaml), so that the
+    # sidecar's own answer (success, or 500 on its timeout) always reaches the caller: a large
+    # synchronous ingestion that succeeds is never reported as 503 by the gateway.
+    sidecar_call_timeout_seconds: float = Field(default=150.0, gt=0)
 
     secret_store: str = "secretstore"
 
@@ -53,3 +61,65 @@ class IndexSettings(CommonSettings):
     redis_password_secret: str = "redis-password"
     index_name: str = "lore-chunks"
     index_prefix: str = "lore:chunk:"
+
+    @property
+    def manifest_prefix(self) -> str:
+        """Key prefix of document manifests, derived from `index_prefix` so two deployments that
+        share a Redis under different prefixes never read each other's manifests."""
+        return f"{self.index_prefix.rstrip(':')}:manifest:"
+
+
+class TopicSettings(BaseSettings):
+    """The ingestion topic and its dead-letter topic: one definition for every app that publishes
+    or consumes them (the gateway publishes, lore-ingest consumes and dead-letters)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    pubsub: str = "pubsub"
+    ingest_topic: str = "lore.documents"
+    # Events that cannot be indexed, in the one documented `DeadLetter` shape (lore_core.contracts).
+    dead_letter_topic: str = "lore.documents.deadletter"
+    # Where Dapr itself moves an event whose redeliveries are exhausted; Dapr forwards the bare
+    # payload there, so lore-ingest wraps it into a `DeadLetter` and republishes it on
+    # `dead_letter_topic`: consumers of dead letters see one shape whoever moved the event.
+    exhausted_topic: str = "lore.documents.exhausted"
+
+
+class EmbeddingSettings(BaseSettings):
+    """Which embedding provider an app uses (mixed into the settings of ingest and query).
+
+    ``local`` runs all-MiniLM-L6-v2 in-process (onnxruntime); ``openai`` calls any server with an
+    OpenAI-compatible ``POST /v1/embeddings``. Ingest and query must agree on every value, or
+    queries are compared with vectors of another model.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    embedding_provider: Literal["local", "openai"] = "local"
+    # local: folder with model.onnx and tokenizer.json; unset means .cache/models/all-minilm-l6-v2
+    # of the repository (`make model`). Images set it to where they copied the model.
+    embedding_model_dir: Path | None = None
+    # local: texts per inference run; openai: texts per request.
+    embedding_batch_size: int = Field(default=32, ge=1)
+    # local: onnxruntime threads per inference run; unset means one per CPU core.
+    embedding_threads: int | None = Field(default=None, ge=1)
+    # openai: base URL up to and including /v1, e.g. http://embedder:8000/v1.
+    embedding_base_url: str | None = None
+    # openai: the `model` field of each request.
+    embedding_model: str = "all-MiniLM-L6-v2"
+    # Width of the vectors, and so of the index's vector field.
+    embedding_dimension: int = Field(default=384, ge=1)
+    # openai: secret (in `secret_store`) holding the API key; empty means no key.
+    embedding_api_key_secret: str = "embedding-api-key"
+
+
+class DocumentLimitSettings(BaseSettings):
+    """The document size limit, shared by lore-ingest (which enforces it) and the gateway (which
+    checks it before invoking lore-ingest, so that oversized documents never reach lore-ingest
+    and cannot count against its circuit breaker)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    max_document_bytes: int = Field(
+        default=512_000, gt=0, description="Largest accepted document text, in UTF-8 bytes."
+    )

@@ -2,6 +2,7 @@
 
 up                  start Redis, the apps and their sidecars from dapr.yaml; ingest the
                     sample corpus, print an answer, serve until Ctrl-C
+                    (`--broker kafka`: events go through a local Kafka, port KAFKA_PORT)
 redis start|stop    a standalone Redis with search (for REDIS_URL users and tests)
 secrets             create the local secrets file if it is missing
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import redis as redis_py
 
-from lore_stack import demo, runfile
+from lore_stack import demo, kafka, runfile
 from lore_stack.redis_server import RedisServer
 from lore_stack.secrets import ensure_secrets
 from lore_stack.stack import Stack
@@ -35,7 +36,13 @@ def _up(args: argparse.Namespace) -> int:
         secrets_file=ROOT / ".run" / "secrets.json",
         redis_url=os.environ.get("REDIS_URL") or None,
         redis_port=int(os.environ.get("REDIS_PORT", "6379")),
+        supervise=True,
+        say=lambda line: print(f"[stack] {line}", flush=True),
+        broker=args.broker,
+        kafka_port=int(os.environ.get("KAFKA_PORT", "19092")),
     )
+    if args.broker == "kafka":
+        kafka.ensure_jars()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -83,6 +90,7 @@ def main() -> int:
     up = sub.add_parser("up")
     up.add_argument("--daprd", default=str(ROOT / ".cache" / "dapr" / "bin" / "daprd"))
     up.add_argument("--once", action="store_true", help="stop after printing the answer")
+    up.add_argument("--broker", choices=["redis", "kafka"], default="redis", help="the pub/sub broker")
     r = sub.add_parser("redis")
     r.add_argument("action", choices=["start", "stop"])
     r.add_argument("--port", type=int, default=6379)

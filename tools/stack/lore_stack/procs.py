@@ -36,6 +36,10 @@ class Proc:
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._popen is None else self._popen.pid
+
     def returncode(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
 

@@ -1,15 +1,22 @@
 """Renders the Dapr resources of `components/` and `dapr/` for one local stack.
 
-Only environment-specific values change (Redis address, secrets file, name-resolution database),
-so a local stack, a test stack and the Helm chart all run the same definitions.
+Only environment-specific values change (Redis address, secrets file, name-resolution database,
+broker address), so a local stack, a test stack and the Helm chart all run the same definitions.
+
+Another message broker is a variant of a resources folder: `components/brokers/<broker>/X.yaml`
+is rendered in place of `components/X.yaml` (for Kafka, `pubsub.yaml`). Only the top level of a
+folder is read, here as by daprd's `--resources-path`, so the variants stay out of a default run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+BROKERS = "brokers"
 
 
 def _set_metadata(doc: dict[str, Any], name: str, value: str) -> None:
@@ -26,27 +33,42 @@ def render(
     redis_host: str,
     secrets_file: Path,
     nameresolution_db: Path,
+    broker: str | None = None,
+    broker_metadata: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Writes rendered resources to ``target/resources`` and the configuration to ``target/config.yaml``.
+
+    Args:
+        broker: Render the files of ``<source>/brokers/<broker>/`` in place of the same-named
+            files of each source (None: the files as they are, Redis Streams).
+        broker_metadata: Component metadata values to set in those replacement files (the
+            broker's address, the consumer group).
 
     Returns:
         (resources directory, configuration file)
     """
+    if broker and not any((source / BROKERS / broker).is_dir() for source in sources):
+        raise ValueError(f"no {BROKERS}/{broker}/ folder in {[str(s) for s in sources]}")
     out = target / "resources"
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.yaml"):
         old.unlink()
     for source in sources:
         for path in sorted(source.glob("*.yaml")):
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+            variant = source / BROKERS / (broker or "") / path.name
+            replaced = bool(broker) and variant.is_file()
+            docs = [d for d in yaml.safe_load_all((variant if replaced else path).read_text()) if d]
             kept = []
             for doc in docs:
                 if doc.get("kind") == "Component":
                     _set_metadata(doc, "redisHost", redis_host)
                     _set_metadata(doc, "secretsFile", str(secrets_file))
+                    for name, value in (broker_metadata or {}).items() if replaced else ():
+                        _set_metadata(doc, name, value)
                 if doc.get("kind") in {"Component", "Resiliency", "Subscription", "HTTPEndpoint"}:
                     kept.append(doc)
             if kept:
+                # Named after the file it replaces: a variant is the same resource, configured differently.
                 (out / f"{source.name}-{path.name}").write_text(yaml.safe_dump_all(kept, sort_keys=False))
     conf = yaml.safe_load(config.read_text())
     resolver = conf.get("spec", {}).get("nameResolution")

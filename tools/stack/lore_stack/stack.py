@@ -9,17 +9,21 @@ from __future__ import annotations
 import random
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 import httpx
 
 from lore_stack import resources
+from lore_stack.kafka import KafkaBroker
 from lore_stack.procs import Proc
 from lore_stack.redis_server import RedisServer
 from lore_stack.runfile import AppSpec, RunFile
 from lore_stack.secrets import ensure_secrets
+from lore_stack.supervisor import Supervisor
 
 _GIVEN: set[int] = set()
 
@@ -77,6 +81,10 @@ class Stack:
             is the `redis-password` secret).
         redis_port: Port of the Redis this stack starts (when ``redis_url`` is None).
         env: Extra environment for every app (settings overrides in tests).
+        broker: The message broker behind the `pubsub` component: Redis Streams (the Redis above)
+            or a Kafka broker this stack starts (`components/brokers/kafka/pubsub.yaml`).
+        kafka_port: Client port of that Kafka broker (not Kafka's usual 9092: `dapr.yaml` gives it
+            to a sidecar's metrics).
     """
 
     runfile: RunFile
@@ -86,9 +94,16 @@ class Stack:
     redis_url: str | None = None
     redis_port: int = 6379
     env: dict[str, str] = field(default_factory=dict)
+    broker: Literal["redis", "kafka"] = "redis"
+    kafka_port: int = 19092
     redis: RedisServer | None = field(default=None, init=False)
+    kafka: KafkaBroker | None = field(default=None, init=False)
     apps: dict[str, AppProcesses] = field(default_factory=dict, init=False)
     secrets: dict[str, str] = field(default_factory=dict, init=False)
+    # Restart any process that dies (see lore_stack.supervisor); `say` reports it.
+    supervise: bool = False
+    say: Callable[[str], None] = print
+    supervisor: Supervisor | None = field(default=None, init=False)
 
     def start(self, timeout: float = 120.0) -> None:
         """Starts Redis and every app with its sidecar, and waits until the gateway is ready."""
@@ -105,6 +120,7 @@ class Stack:
             )
             self.redis.start()
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        broker_metadata = self._start_kafka() if self.broker == "kafka" else None
         parsed = urlparse(self.redis_url)
         self.resources_dir, self.config_file = resources.render(
             self.runfile.resources_paths,
@@ -113,6 +129,8 @@ class Stack:
             redis_host=f"{parsed.hostname}:{parsed.port or 6379}",
             secrets_file=self.secrets_file.resolve(),
             nameresolution_db=(self.run_dir / "nameresolution.db").resolve(),
+            broker=None if self.broker == "redis" else self.broker,
+            broker_metadata=broker_metadata,
         )
         for spec in self.runfile.apps:
             self.apps[spec.app_id] = self._sidecar(spec)
@@ -121,6 +139,35 @@ class Stack:
         deadline = time.monotonic() + timeout
         for app_id in self.apps:
             self.wait_app(app_id, deadline - time.monotonic())
+        if self.supervise:
+            self._start_supervisor()
+
+    def _start_supervisor(self) -> None:
+        supervisor = Supervisor(self.say)
+        if self.redis is not None:
+            redis = self.redis
+            supervisor.watch("redis", redis, lambda: redis.start())
+        for processes in self.apps.values():
+            for proc in (processes.daprd, processes.app):
+                supervisor.watch(proc.name, proc, proc.start)
+        supervisor.start()
+        self.supervisor = supervisor
+
+    def _start_kafka(self) -> dict[str, str]:
+        """Starts the Kafka broker; returns the `pubsub` component metadata that points at it."""
+        if port_in_use(self.kafka_port):
+            raise RuntimeError(f"port {self.kafka_port} is taken; set KAFKA_PORT")
+        self.kafka = KafkaBroker(
+            port=self.kafka_port,
+            controller_port=free_port(),
+            data_dir=self.run_dir / "kafka",
+            log=self.run_dir / "logs" / "kafka.log",
+        )
+        self.kafka.start()
+        # Consumer groups named after the broker's storage: new with every new log (each test
+        # stack), kept across restarts on the same log, so `initialOffset: oldest` never replays
+        # events another run already consumed. Dapr substitutes {appID}.
+        return {"brokers": self.kafka.bootstrap, "consumerGroup": f"{{appID}}-{self.kafka.cluster_id}"}
 
     def _sidecar(self, spec: AppSpec) -> AppProcesses:
         logs = self.run_dir / "logs"
@@ -191,6 +238,9 @@ class Stack:
         sidecar = self.apps[app_id]
         sidecar.daprd.start()
         sidecar.app.start()
+        if self.supervisor is not None:
+            self.supervisor.resume(sidecar.daprd.name)
+            self.supervisor.resume(sidecar.app.name)
 
     def wait_app(self, app_id: str, timeout: float) -> None:
         """Waits until the app answers `/readyz` and its sidecar reports healthy."""
@@ -217,13 +267,20 @@ class Stack:
 
     def stop_app(self, app_id: str) -> None:
         sidecar = self.apps[app_id]
+        if self.supervisor is not None:
+            self.supervisor.pause(sidecar.daprd.name)
+            self.supervisor.pause(sidecar.app.name)
         sidecar.app.stop()
         sidecar.daprd.stop()
 
     def stop(self) -> None:
         """Stops every process this stack started, apps first, Redis last."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
         for app_id in reversed(list(self.apps)):
             self.stop_app(app_id)
+        if self.kafka is not None:
+            self.kafka.stop()
         if self.redis is not None:
             self.redis.stop()
 

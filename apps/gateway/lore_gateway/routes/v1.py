@@ -1,4 +1,11 @@
-"""The public REST API, version 1."""
+"""The public REST API, version 1.
+
+Every request is validated here in full before lore-ingest or lore-query is invoked: body, path
+patterns and the document size limit (`max_document_bytes`, shared with lore-ingest), so the
+callees see only requests they can serve. The outcomes only a callee can know (a missing document)
+come back as a 200 `Refusal`, never as a 4xx that would count against the gateway's circuit breaker
+for that callee (see `lore_gateway.services`).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from lore_core.contracts import (
     DocumentStatus,
     QuestionIn,
 )
-from lore_core.http import parse_body
+from lore_core.http import ApiError, parse_body
 from lore_gateway.deps import LoreDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
@@ -26,6 +33,13 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI request body of a route that reads the raw body itself (to name decoding errors)."""
     schema = model.model_json_schema()
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _check_size(document: DocumentIn, max_bytes: int) -> None:
+    """Refuses a text over lore-ingest's limit with the same 413 lore-ingest would answer."""
+    size = len(document.text.encode("utf-8"))
+    if size > max_bytes:
+        raise ApiError(413, "too_large", f"document text is {size} bytes; the limit is {max_bytes}")
 
 
 @router.post("/documents", openapi_extra=_json_body(DocumentIn))
@@ -40,6 +54,7 @@ async def add_document(
 ) -> DocumentStatus:
     """Add or replace a document; `wait=false` enqueues it as an ingestion event (202)."""
     document = parse_body(await request.body(), DocumentIn, max_bytes=settings.max_body_bytes)
+    _check_size(document, settings.max_document_bytes)
     if wait:
         return await lore.ingest(document)
     response.status_code = 202

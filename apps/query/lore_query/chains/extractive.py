@@ -2,7 +2,7 @@
 
 It needs no language model, so it is also the fallback when a generator is unavailable or the
 evidence is too weak to let one speak. Composed with LCEL:
-`{question, tenant, top_k} -> retrieve -> select sentences -> Answer`.
+`{question, tenant, top_k, mode, ...} -> retrieve -> select sentences -> Answer`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from lore_core.contracts import Answer, Citation
-from lore_core.embeddings import MiniLMEmbeddings
-from lore_core.index import VectorIndex
-from lore_query.retrieval import LoreRetriever
+from lore_query.retrieval import LoreRetriever, Retrieval
 
 NO_ANSWER = "I could not find this in the indexed documents."
 
@@ -124,17 +122,22 @@ def compose_answer(question: str, documents: list[Document], limit: int) -> Answ
 
 
 def build_chain(
-    *, index: VectorIndex, embeddings: MiniLMEmbeddings, min_score: float, sentences: int
+    *, retrieval: Retrieval, min_score: float, sentences: int
 ) -> Runnable[dict[str, Any], Answer]:
-    """The chain's input is `{"question": str, "tenant": str, "top_k": int}`."""
+    """The chain's input is a `QuestionIn` as a dict: question, tenant, top_k, mode, min_score, mmr.
+
+    An unset `min_score` means ``min_score`` (the server's evidence threshold).
+    """
 
     async def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
+        threshold = inputs.get("min_score")
         retriever = LoreRetriever(
-            index=index,
-            embeddings=embeddings,
+            retrieval=retrieval,
             tenant=inputs["tenant"],
             k=inputs["top_k"],
-            min_score=min_score,
+            mode=inputs.get("mode"),
+            min_score=min_score if threshold is None else threshold,
+            mmr=bool(inputs.get("mmr", False)),
         )
         return {**inputs, "documents": await retriever.ainvoke(inputs["question"])}
 

@@ -1,0 +1,504 @@
+"""Read side of the chunk index: the index schema, safe full-text queries and the retrieval modes.
+
+Three modes rank one tenant's chunks:
+
+- `vector`: KNN on the HNSW embedding field, ordered by cosine similarity.
+- `text`: BM25 over the `title` and `text` fields (RediSearch stems English terms of TEXT fields).
+- `hybrid`: both lists fused by weighted reciprocal rank fusion (RRF).
+
+Every mode also reports each chunk's cosine similarity to the question (`Match.similarity`), so a
+score threshold and MMR diversification mean the same thing whatever ranked the chunks.
+
+**Full-text safety.** redis-server 8.2.3 with RediSearch 2.10.5 segfaults (`QueryNode_AddChildren`)
+on a DIALECT 2 union in which two stop words precede a real term, e.g. `(is|an|inverse)`. Two
+independent layers keep user text from ever reaching that state:
+
+1. The index is created with `STOPWORDS 0` (`INDEX_STOPWORDS`), so the server has no stop words:
+   every query term is a real term and the parser never builds the empty nodes that crash.
+2. `query_terms` reduces a question to NFKC-normalised, case-folded runs of letters and digits
+   (nothing a query parser treats as syntax), drops RediSearch's default stop words and a few
+   question words client-side, de-duplicates and bounds the terms. Even an index created
+   elsewhere with default stop words never receives one.
+
+Queries are built with redisvl (`TextQuery`, `VectorQuery`, `Tag` filters); the tenant filter is
+added here, never taken from the caller's text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import redis.asyncio as aioredis
+from numpy.typing import NDArray
+from redis.commands.search.index_definition import IndexDefinition, IndexType
+from redis.commands.search.query import Query as RedisQuery
+from redis.exceptions import ResponseError
+from redisvl.query import TextQuery, VectorQuery
+from redisvl.query.filter import FilterExpression, Tag
+from redisvl.schema import IndexSchema
+
+from lore_core.contracts import TENANT_PATTERN
+
+# RediSearch's built-in English stop words: DEFAULT_STOPWORDS in RediSearch src/stopwords.h.
+REDISEARCH_STOPWORDS = frozenset(
+    [
+        "a",
+        "is",
+        "the",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
+)
+# Words of questions that carry no topic; dropping them keeps BM25 from rewarding chunks that
+# happen to phrase things as questions.
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "how",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "me",
+        "my",
+        "from",
+        "about",
+    ]
+)
+QUERY_STOPWORDS = REDISEARCH_STOPWORDS | _QUESTION_WORDS
+# Index-level stop words: none (`STOPWORDS 0`), see the module docstring.
+INDEX_STOPWORDS: list[str] = []
+
+# Letters and digits of any script; `_` is a word character for `\w`, not a term character here.
+_TERM = re.compile(r"[^\W_]+")
+MAX_QUERY_TERMS = 32
+MAX_TERM_CHARS = 40
+_TENANT = re.compile(TENANT_PATTERN)
+
+
+class Mode(StrEnum):
+    VECTOR = "vector"
+    TEXT = "text"
+    HYBRID = "hybrid"
+
+
+class Scorer(StrEnum):
+    BM25 = "BM25"
+    BM25STD = "BM25STD"
+
+
+def query_terms(text: str) -> list[str]:
+    """The terms of a full-text query for ``text``: safe to place in any RediSearch query.
+
+    Each term is a run of letters or digits after NFKC normalisation and case folding (so
+    full-width and compatibility forms fold to the same term the index holds). Stop words go,
+    duplicates go (first occurrence kept), terms longer than `MAX_TERM_CHARS` go, and at most
+    `MAX_QUERY_TERMS` are kept.
+    """
+    seen: set[str] = set()
+    terms: list[str] = []
+    for term in _TERM.findall(unicodedata.normalize("NFKC", text).casefold()):
+        # Case folding can produce combining marks (e.g. "İ" -> "i̇"); keep letters and digits only.
+        term = "".join(c for c in term if c.isalnum())
+        if not term or len(term) > MAX_TERM_CHARS or term in seen:
+            continue
+        seen.add(term)
+        terms.append(term)
+        if len(terms) == MAX_QUERY_TERMS:
+            break
+    return terms
+
+
+@dataclass(frozen=True, slots=True)
+class IndexLayout:
+    """The chunk index's schema: fields, vector algorithm and text weights.
+
+    Args:
+        name: The RediSearch index name.
+        prefix: The key prefix of chunk hashes.
+        dimension: Embedding size.
+        title_weight: Weight of `title` relative to `text` (RediSearch's field WEIGHT).
+        hnsw_m: HNSW graph degree.
+        hnsw_ef_construction: HNSW build-time candidate list size.
+        hnsw_ef_runtime: HNSW query-time candidate list size (default for every query).
+    """
+
+    name: str
+    prefix: str
+    dimension: int
+    title_weight: float = 2.0
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef_runtime: int = 64
+
+    def schema(self) -> IndexSchema:
+        return IndexSchema.from_dict(
+            {
+                "index": {
+                    "name": self.name,
+                    "prefix": self.prefix,
+                    "storage_type": "hash",
+                    "stopwords": INDEX_STOPWORDS,
+                },
+                "fields": [
+                    {"name": "tenant", "type": "tag"},
+                    {"name": "document_id", "type": "tag"},
+                    {"name": "title", "type": "text", "attrs": {"weight": self.title_weight}},
+                    {"name": "text", "type": "text"},
+                    {"name": "chunk", "type": "numeric"},
+                    {
+                        "name": "embedding",
+                        "type": "vector",
+                        "attrs": {
+                            "algorithm": "hnsw",
+                            "dims": self.dimension,
+                            "distance_metric": "cosine",
+                            "datatype": "float32",
+                            "m": self.hnsw_m,
+                            "ef_construction": self.hnsw_ef_construction,
+                            "ef_runtime": self.hnsw_ef_runtime,
+                        },
+                    },
+                ],
+            }
+        )
+
+    def fingerprint(self) -> str:
+        """A hash of everything that FT.CREATE is given; a change means the index must be rebuilt."""
+        described = {"schema": self.schema().to_dict(), "stopwords": INDEX_STOPWORDS}
+        return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One retrieval.
+
+    Args:
+        tenant: The tenant whose chunks are searched (the server sets it; never widened).
+        question: The question text (used by `text` and `hybrid`).
+        vector: The question's embedding (used by every mode for similarity).
+        mode: Which ranking to use.
+        k: Chunks returned.
+        min_score: Drop chunks whose cosine similarity to the question is below this.
+        mmr: Diversify the k chunks with maximal marginal relevance.
+        mmr_lambda: MMR trade-off: 1 is pure relevance, 0 pure diversity.
+    """
+
+    tenant: str
+    question: str
+    vector: NDArray[np.float32]
+    mode: Mode = Mode.HYBRID
+    k: int = 4
+    min_score: float | None = None
+    mmr: bool = False
+    mmr_lambda: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Ranking parameters, chosen on the evaluation sample (bench/eval).
+
+    Args:
+        scorer: RediSearch text scorer.
+        candidates: Chunks each ranker contributes before fusion, MMR and thresholds.
+        rrf_k: RRF's rank constant: a chunk at rank r adds weight / (rrf_k + r).
+        vector_weight: RRF weight of the vector ranking.
+        text_weight: RRF weight of the text ranking.
+        joint_fields: Score title and text in one multi-field BM25 clause (else a per-field union).
+    """
+
+    scorer: Scorer = Scorer.BM25STD
+    candidates: int = 40
+    rrf_k: int = 60
+    vector_weight: float = 1.0
+    text_weight: float = 1.0
+    joint_fields: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A retrieved chunk: `score` is the mode's ranking score, `similarity` the cosine similarity."""
+
+    key: str
+    document_id: str
+    title: str
+    source: str | None
+    chunk: int
+    text: str
+    score: float
+    similarity: float
+    embedding: NDArray[np.float32] = field(repr=False, compare=False)
+
+
+_RETURN = ["document_id", "title", "source", "chunk", "text"]
+
+
+def tenant_filter(tenant: str) -> FilterExpression:
+    """`@tenant:{...}` for one tenant; refuses a value outside the tenant pattern outright.
+
+    redisvl escapes tag values (TAG_ESCAPED_CHARS in redisvl/utils/token_escaper.py, which includes
+    `|` so that a value cannot become a union); the pattern check is a second, stricter fence.
+    """
+    if not _TENANT.fullmatch(tenant):
+        raise ValueError(f"invalid tenant {tenant!r}")
+    return Tag("tenant") == tenant
+
+
+class ChunkSearch:
+    """Runs retrievals against the chunk index.
+
+    Args:
+        redis: An asyncio Redis client (see `lore_core.index.redis_client`).
+        layout: The index layout (name and text weights).
+        tuning: Ranking parameters.
+    """
+
+    def __init__(self, redis: aioredis.Redis, layout: IndexLayout, tuning: Tuning | None = None) -> None:
+        self._redis = redis
+        self._layout = layout
+        self._tuning = tuning or Tuning()
+
+    async def run(self, request: SearchRequest) -> list[Match]:
+        """The request's k chunks, best first (see the module docstring for the modes)."""
+        if request.k < 1:
+            return []
+        query_vector = _unit(request.vector)
+        depth = max(self._tuning.candidates, request.k * (3 if request.mmr else 1))
+        if request.mode is Mode.VECTOR:
+            ranked = await self.vector(request.tenant, query_vector, depth)
+        elif request.mode is Mode.TEXT:
+            ranked = await self.text(request.tenant, request.question, query_vector, depth)
+        else:
+            ranked = fuse(
+                [
+                    (await self.vector(request.tenant, query_vector, depth), self._tuning.vector_weight),
+                    (
+                        await self.text(request.tenant, request.question, query_vector, depth),
+                        self._tuning.text_weight,
+                    ),
+                ],
+                rrf_k=self._tuning.rrf_k,
+            )
+        if request.min_score is not None:
+            ranked = [m for m in ranked if m.similarity >= request.min_score]
+        if request.mmr:
+            return mmr(ranked, query_vector, k=request.k, lambda_=request.mmr_lambda)
+        return ranked[: request.k]
+
+    async def vector(self, tenant: str, vector: NDArray[np.float32], n: int) -> list[Match]:
+        """The n nearest chunks of a tenant; `score` is the cosine similarity."""
+        query = VectorQuery(
+            vector=np.asarray(vector, dtype=np.float32).tobytes(),
+            vector_field_name="embedding",
+            filter_expression=tenant_filter(tenant),
+            num_results=n,
+            dtype="float32",
+            ef_runtime=max(self._layout.hnsw_ef_runtime, n),
+        )
+        query.return_fields(*_RETURN, "embedding", "vector_distance", skip_decode=["embedding"])
+        result = await self._redis.ft(self._layout.name).search(query, query_params=query.params)
+        return [_match(doc, vector, score=None) for doc in result.docs]
+
+    async def text(self, tenant: str, question: str, vector: NDArray[np.float32], n: int) -> list[Match]:
+        """The n best chunks of a tenant by BM25 over title and text; `score` is the BM25 score."""
+        terms = query_terms(question)
+        if not terms:
+            return []
+        # Terms are plain letters and digits and never stop words (see `query_terms`), so no
+        # syntax from the user reaches the query; the tenant filter is built here.
+        query: RedisQuery
+        if self._tuning.joint_fields:
+            # One multi-field clause: RediSearch scores title and text in one BM25 pass with the
+            # schema's WEIGHT on `title`. redisvl's TextQuery has no multi-field clause form.
+            clause = f"@title|text:({' | '.join(terms)})"
+            query = (
+                RedisQuery(f"{clause} {tenant_filter(tenant)}")
+                .scorer(self._tuning.scorer.value)
+                .with_scores()
+                .paging(0, n)
+                .dialect(2)
+            )
+            for name in _RETURN:
+                query.return_field(name)
+            query.return_field("embedding", decode_field=False)
+        else:
+            # redisvl's per-field union: `(@title:(...) => {$weight: w} | @text:(...))`
+            # (TextQuery._build_query_string, redisvl/query/query.py).
+            text_query = TextQuery(
+                text=" ".join(terms),
+                text_field_name={"title": self._layout.title_weight, "text": 1.0},
+                text_scorer=self._tuning.scorer.value,
+                filter_expression=tenant_filter(tenant),
+                num_results=n,
+                stopwords=None,
+            )
+            text_query.return_fields(*_RETURN, "embedding", skip_decode=["embedding"])
+            query = text_query
+        result = await self._redis.ft(self._layout.name).search(query)
+        return [_match(doc, vector, score=float(doc.score)) for doc in result.docs]
+
+
+def _unit(vector: NDArray[np.float32]) -> NDArray[np.float32]:
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def _match(doc: Any, query_vector: NDArray[np.float32], *, score: float | None) -> Match:
+    raw = doc.embedding
+    embedding = _unit(np.frombuffer(raw if isinstance(raw, bytes) else raw.encode("latin-1"), np.float32))
+    similarity = float(np.dot(embedding, query_vector))
+    return Match(
+        key=str(doc.id),
+        document_id=str(doc.document_id),
+        title=str(doc.title),
+        source=str(doc.source) or None,
+        chunk=int(doc.chunk),
+        text=str(doc.text),
+        score=similarity if score is None else score,
+        similarity=similarity,
+        embedding=embedding,
+    )
+
+
+def fuse(rankings: Sequence[tuple[Sequence[Match], float]], *, rrf_k: int) -> list[Match]:
+    """Weighted reciprocal rank fusion: score(c) = sum of weight / (rrf_k + rank) over the rankings.
+
+    Ties keep the order of first appearance (the first ranking's order first).
+    """
+    scores: dict[str, float] = {}
+    first: dict[str, Match] = {}
+    for ranking, weight in rankings:
+        for rank, match in enumerate(ranking, start=1):
+            scores[match.key] = scores.get(match.key, 0.0) + weight / (rrf_k + rank)
+            first.setdefault(match.key, match)
+    order = sorted(first, key=lambda key: -scores[key])
+    return [_rescored(first[key], scores[key]) for key in order]
+
+
+def _rescored(match: Match, score: float) -> Match:
+    return Match(
+        key=match.key,
+        document_id=match.document_id,
+        title=match.title,
+        source=match.source,
+        chunk=match.chunk,
+        text=match.text,
+        score=score,
+        similarity=match.similarity,
+        embedding=match.embedding,
+    )
+
+
+def mmr(
+    candidates: Sequence[Match], query_vector: NDArray[np.float32], *, k: int, lambda_: float
+) -> list[Match]:
+    """Maximal marginal relevance: greedily picks the chunk that is most similar to the question
+    and least similar to the chunks already picked (`lambda_` weighs the two)."""
+    if not candidates:
+        return []
+    vectors = np.stack([m.embedding for m in candidates])
+    relevance = vectors @ _unit(query_vector)
+    chosen: list[int] = []
+    redundancy = np.full(len(candidates), -np.inf, dtype=np.float32)
+    remaining = set(range(len(candidates)))
+    while remaining and len(chosen) < k:
+        best = max(
+            remaining,
+            key=lambda i: lambda_ * relevance[i] - (1 - lambda_) * (redundancy[i] if chosen else 0.0),
+        )
+        chosen.append(best)
+        remaining.discard(best)
+        redundancy = np.maximum(redundancy, vectors @ vectors[best])
+    return [candidates[i] for i in chosen]
+
+
+def schema_key(index_name: str) -> str:
+    """Key of the string holding the fingerprint of the schema an index was created with."""
+    return f"lore:index-schema:{index_name}"
+
+
+async def ensure_index(redis: aioredis.Redis, layout: IndexLayout) -> bool:
+    """Creates the index, or rebuilds it when it was created with another schema.
+
+    A rebuild drops only the index definition (`FT.DROPINDEX` without `DD`): the chunk hashes stay
+    and RediSearch indexes them again in the background, so queries may miss chunks until that
+    scan ends. An index without a fingerprint (made by an older Lore) counts as another schema.
+    Concurrent callers are safe: a lost race ends in "already exists" or "unknown index".
+
+    Returns:
+        True when the index was created or rebuilt.
+    """
+    wanted = layout.fingerprint()
+    search = redis.ft(layout.name)
+    try:
+        await search.info()
+        exists = True
+    except ResponseError:
+        exists = False
+    if exists:
+        if await redis.get(schema_key(layout.name)) == wanted.encode():
+            return False
+        with contextlib.suppress(ResponseError):
+            await search.dropindex(delete_documents=False)
+    schema = layout.schema()
+    definition = IndexDefinition(prefix=[layout.prefix], index_type=IndexType.HASH)
+    try:
+        await search.create_index(schema.redis_fields, definition=definition, stopwords=INDEX_STOPWORDS)
+    except ResponseError as exc:
+        if "already exists" not in str(exc).lower():
+            raise
+    await redis.set(schema_key(layout.name), wanted)
+    return True

@@ -1,0 +1,94 @@
+"""The embedding batcher: full batches across callers, order kept, interactive work first."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+
+from lore_ingest.batcher import EmbeddingBatcher
+
+
+class Recording(Embeddings):
+    """Deterministic vectors; records every batch it is given and can be held at a gate."""
+
+    def __init__(self) -> None:
+        self.fake = DeterministicFakeEmbedding(size=8)
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.gate.wait(10)
+        self.batches.append(list(texts))
+        return self.fake.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.fake.embed_query(text)
+
+
+async def test_concurrent_callers_share_batches_and_get_their_own_vectors_in_order() -> None:
+    model = Recording()
+    batcher = EmbeddingBatcher(model, max_batch=16)
+    batcher.start()
+    try:
+        requests = [[f"doc{d} chunk{c}" for c in range(3)] for d in range(5)]
+        results = await asyncio.gather(*(batcher.embed(texts) for texts in requests))
+    finally:
+        await batcher.aclose()
+    assert len(model.batches) == 1  # 15 texts from 5 callers in one model run
+    for texts, vectors in zip(requests, results, strict=True):
+        expected = np.asarray(model.fake.embed_documents(texts), dtype=np.float32)
+        np.testing.assert_array_equal(vectors, expected)
+
+
+async def test_large_request_is_split_into_batches_of_at_most_max_batch() -> None:
+    model = Recording()
+    batcher = EmbeddingBatcher(model, max_batch=4)
+    batcher.start()
+    try:
+        texts = [f"t{n}" for n in range(10)]
+        vectors = await batcher.embed(texts)
+    finally:
+        await batcher.aclose()
+    assert [len(b) for b in model.batches] == [4, 4, 2]
+    np.testing.assert_array_equal(vectors, np.asarray(model.fake.embed_documents(texts), dtype=np.float32))
+
+
+async def test_interactive_request_overtakes_a_queued_backlog() -> None:
+    model = Recording()
+    batcher = EmbeddingBatcher(model, max_batch=4)
+    batcher.start()
+    try:
+        model.gate.clear()  # hold the first batch so that the backlog queues up behind it
+        backlog = asyncio.ensure_future(batcher.embed([f"bulk{n}" for n in range(40)]))
+        await asyncio.sleep(0.05)
+        urgent = asyncio.ensure_future(batcher.embed(["urgent"], interactive=True))
+        await asyncio.sleep(0.05)
+        model.gate.set()
+        await urgent
+        assert not backlog.done()
+        await backlog
+    finally:
+        await batcher.aclose()
+    position = next(n for n, b in enumerate(model.batches) if "urgent" in b)
+    assert position == 1  # right after the batch that was already running
+
+
+async def test_model_failure_reaches_every_caller_of_the_batch() -> None:
+    class Broken(Recording):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            raise RuntimeError("model exploded")
+
+    batcher = EmbeddingBatcher(Broken(), max_batch=8)
+    batcher.start()
+    try:
+        results = await asyncio.gather(batcher.embed(["a"]), batcher.embed(["b"]), return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        with pytest.raises(RuntimeError):
+            await batcher.embed(["c"])
+    finally:
+        await batcher.aclose()
