@@ -67,8 +67,9 @@ test-integration: install dapr kafka secrets ## integration and e2e tests (real 
 
 test: lint test-unit test-integration ## everything CI runs: lint, types, unit, integration, e2e
 
-bench: install ## benchmarks (ratios against a baseline measured in the same run)
+bench: install dapr ## benchmarks (ratios against a baseline measured in the same run)
 	$(PY) bench/embeddings.py
+	$(PY) bench/ingest.py --daprd $(DAPRD)
 
 redis-start: install ## start a standalone Redis with search: make redis-start REDIS_PORT=6390
 	$(PY) -m lore_stack redis start --port $${REDIS_PORT:-6379}

@@ -23,11 +23,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from lore_stack import kafka, resources, runfile
 from lore_stack.stack import Stack
 from tests.conftest import ROOT, new_stack
-from tests.integration.helpers import chunk_keys, eventually, sidecar
+from tests.integration.helpers import INGEST_APP, TOPICS, chunk_keys, eventually, sidecar
 from tests.otlp import OtlpCollector
 
-TOPIC = "lore.documents"
-DEAD_LETTER_TOPIC = "lore.documents.deadletter"
+TOPIC = TOPICS.ingest_topic
+DEAD_LETTER_TOPIC = TOPICS.dead_letter_topic
+PUBLISH = f"/v1.0/publish/{TOPICS.pubsub}/{TOPIC}"
 TEXT = (
     "Cold storage snapshots are kept for ninety days. A snapshot can be restored into a new "
     "volume in the same region within four hours."
@@ -57,7 +58,7 @@ def _wait_for_live_subscription(stack: Stack) -> None:
     probe = f"probe-{uuid.uuid4().hex[:8]}"
     with sidecar(stack, "lore-gateway") as dapr:
         for event in ({"id": probe, "tenant": "probe", "text": TEXT}, {"tenant": "probe", "probe": probe}):
-            assert dapr.post(f"/v1.0/publish/pubsub/{TOPIC}", json=event).status_code == 204
+            assert dapr.post(PUBLISH, json=event).status_code == 204
     eventually(lambda: _status(stack, "probe", probe, "indexed"), timeout=90)
 
 
@@ -71,7 +72,7 @@ def _status(stack: Stack, tenant: str, document_id: str, state: str) -> dict[str
 
 def _publish(stack: Stack, event: object) -> None:
     with sidecar(stack, "lore-gateway") as dapr:
-        assert dapr.post(f"/v1.0/publish/pubsub/{TOPIC}", json=event).status_code == 204
+        assert dapr.post(PUBLISH, json=event).status_code == 204
 
 
 class DeadLetterReader:
@@ -131,9 +132,12 @@ def dead_letters(kafka_stack: Stack) -> Iterator[DeadLetterReader]:
 
 
 def _ingest_lag(stack: Stack) -> int:
-    """Events on the ingestion topic that lore-ingest's consumer group has not committed yet."""
+    """Events on the ingestion topic that lore-ingest's consumer group has not committed yet.
+
+    The topic has one partition: the local broker's `num.partitions`.
+    """
     assert stack.kafka is not None
-    group = f"lore-ingest-{stack.kafka.cluster_id}"
+    group = f"{INGEST_APP}-{stack.kafka.cluster_id}"  # as Stack renders the component
     consumer = Consumer({"bootstrap.servers": stack.kafka.bootstrap, "group.id": group})
     try:
         (committed,) = consumer.committed([TopicPartition(TOPIC, 0)], timeout=10)
@@ -241,7 +245,7 @@ def test_burst_of_events_is_indexed_exactly_once(kafka_stack: Stack) -> None:
 
         def publish(document_id: str) -> int:
             event = {"id": document_id, "tenant": tenant, "text": f"{TEXT} Item {document_id}."}
-            return dapr.post(f"/v1.0/publish/pubsub/{TOPIC}", json=event).status_code
+            return dapr.post(PUBLISH, json=event).status_code
 
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(publish, ids)) == [204] * 50

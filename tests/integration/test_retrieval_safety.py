@@ -87,7 +87,7 @@ SYNTAX = [
     "@tenant:{other}",
     "inverse",
     "hip",
-    "ＩＳ",
+    "\uff29\uff33",  # full-width "IS"
     "İs",
     "ǅ",
     "ﬁ",
@@ -240,7 +240,9 @@ def test_text_mode_finds_the_real_term_behind_stop_words(
     async def run() -> list[str]:
         client = redis_client(f"redis://127.0.0.1:{server.port}/0", None)
         try:
-            request = SearchRequest(tenant="acme", question="is an inverse", vector=vector, mode=Mode.TEXT, k=3)
+            request = SearchRequest(
+                tenant="acme", question="is an inverse", vector=vector, mode=Mode.TEXT, k=3
+            )
             return [m.document_id for m in await ChunkSearch(client, layouts[0]).run(request)]
         finally:
             await client.aclose()
@@ -267,7 +269,9 @@ def test_the_raw_union_still_crashes_this_redisearch_build(tmp_path: Path) -> No
         client = server.client()
         # Skip the memory test redis-server runs after a crash: it only slows this test down.
         client.config_set("crash-memcheck-enabled", "no")
-        client.execute_command("FT.CREATE", "idx", "ON", "HASH", "PREFIX", "1", "d:", "SCHEMA", "text", "TEXT")
+        client.execute_command(
+            "FT.CREATE", "idx", "ON", "HASH", "PREFIX", "1", "d:", "SCHEMA", "text", "TEXT"
+        )
         client.hset("d:1", "text", "an inverse relationship")
         with pytest.raises(redis.ConnectionError):
             client.execute_command("FT.SEARCH", "idx", CRASHING[0], "DIALECT", 2)
@@ -281,4 +285,56 @@ def test_the_raw_union_still_crashes_this_redisearch_build(tmp_path: Path) -> No
 def test_query_terms_hold_only_letters_and_digits_and_no_stop_word() -> None:
     assert query_terms("(is|an|inverse)") == ["inverse"]
     assert query_terms("There is an INVERSE relationship?") == ["inverse", "relationship"]
-    assert query_terms("ＩＳ XR7-2000") == ["xr7", "2000"]
+    assert query_terms("\uff29\uff33 XR7-2000") == ["xr7", "2000"]
+
+
+HOSTILE_TENANTS = [
+    "other",
+    "acme|other",
+    "acme} | @tenant:{other",
+    "*",
+    "acme*",
+    "-acme",
+    "acme other",
+    "acme\\",
+    '"acme"',
+    "@tenant:{other}",
+    "\uff21\uff23\uff2d\uff25",  # full-width "ACME"
+    "acme\u0000",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tenant=st.one_of(st.sampled_from(HOSTILE_TENANTS), st.text(max_size=20)))
+def test_no_tenant_value_reads_another_tenants_chunks(
+    server: RedisServer,
+    layouts: list[IndexLayout],
+    embeddings: MiniLMEmbeddings,
+    loop: asyncio.AbstractEventLoop,
+    tenant: str,
+) -> None:
+    """Only "acme" and "other" hold chunks: any other value, however crafted, finds nothing or is
+    refused; "other" finds only its own."""
+    vector = embeddings.embed(["hip joint inverse demand XR7"])[0]
+
+    async def run() -> list[str]:
+        client = redis_client(f"redis://127.0.0.1:{server.port}/0", None)
+        try:
+            keys: list[str] = []
+            for mode in Mode:
+                request = SearchRequest(
+                    tenant=tenant, question="hip joint inverse demand XR7", vector=vector, mode=mode, k=10
+                )
+                keys += [m.key for m in await ChunkSearch(client, layouts[0]).run(request)]
+            return keys
+        finally:
+            await client.aclose()
+
+    try:
+        keys = loop.run_until_complete(run())
+    except ValueError as exc:
+        assert "invalid tenant" in str(exc)
+        return
+    assert all(key.startswith(f"{layouts[0].prefix}{tenant}:") for key in keys), (tenant, keys)
+    if tenant not in ("acme", "other"):
+        assert keys == []

@@ -14,7 +14,12 @@ pytestmark = pytest.mark.integration
 
 
 async def test_state_round_trip_detects_a_stale_etag(stack: Stack) -> None:
-    client = Sidecar(stack.apps["lore-ingest"].http, stack.secrets["dapr-api-token"])
+    ingest = stack.apps["lore-ingest"]
+    client = Sidecar(
+        ingest.http,
+        stack.secrets["dapr-api-token"],
+        grpc_address=f"127.0.0.1:{ingest.spec.dapr_grpc_port}",
+    )
     key = f"test:{uuid.uuid4().hex}"
     try:
         await client.save_state("statestore", key, {"n": 1})

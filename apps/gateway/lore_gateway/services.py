@@ -15,6 +15,7 @@ be able to make lore-ingest or lore-query answer non-2xx on purpose:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -27,9 +28,13 @@ from lore_core.contracts import (
     Outcome,
     QuestionIn,
     Refusal,
+    Retrieved,
+    RetrieveIn,
 )
 from lore_core.dapr import DaprError, Sidecar
 from lore_core.http import ApiError
+
+log = logging.getLogger(__name__)
 
 
 def _upstream(response: httpx.Response, app_id: str) -> Any:
@@ -53,6 +58,7 @@ def _upstream(response: httpx.Response, app_id: str) -> Any:
         if isinstance(body, dict) and "error" in body:
             raise ApiError(response.status_code, str(body["error"]), body.get("detail"))
         raise ApiError(response.status_code, "upstream_rejected", body)
+    log.warning("%s answered HTTP %d: %s", app_id, response.status_code, str(body)[:500])
     if isinstance(body, dict) and "errorCode" in body:
         raise ApiError(503, "upstream_unavailable", f"{app_id} is unavailable: {body.get('message', '')}")
     raise ApiError(502, "upstream_error", f"{app_id} failed with HTTP {response.status_code}")
@@ -103,3 +109,7 @@ class Lore:
     async def app_healthy(self, app_id: str) -> bool:
         response = await self._sidecar.invoke(app_id, "healthz", http_method="GET")
         return response.status_code == 200
+
+    async def retrieve(self, request: RetrieveIn) -> Retrieved:
+        body = await self._invoke(self._query_app, "retrieve", body=request.model_dump(mode="json"))
+        return Retrieved.model_validate(body)

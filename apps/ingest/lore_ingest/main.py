@@ -12,7 +12,7 @@ from lore_core.dapr import Sidecar
 from lore_core.embeddings import build_embeddings
 from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
 from lore_ingest.batcher import EmbeddingBatcher
-from lore_ingest.routes import documents, queue
+from lore_ingest.routes import documents
 from lore_ingest.routes.events import on_document_event, on_exhausted_event
 from lore_ingest.service import IngestService
 from lore_ingest.settings import Settings
@@ -48,7 +48,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-ingest")
     app.include_router(documents.router)
-    app.include_router(queue.router)
     dapr = DaprApp(app)
     # Events Dapr could not deliver within the `delivery` policy go to `exhausted_topic`, where
     # `on_exhausted_event` turns them into regular dead letters (one shape for every dead letter).

@@ -1,9 +1,12 @@
-"""A small async client for the Dapr sidecar's HTTP API.
+"""Lore's client of its Dapr sidecar.
 
-Lore talks to its sidecar over HTTP with one pooled `httpx.AsyncClient` per app: service
-invocation (including streamed responses), pub/sub, state with ETags, secrets and health. The
-`dapr-api-token` header is added to every call. Retries, timeouts and circuit breakers are not
-written here: they are Dapr resiliency policies (`dapr/resiliency.yaml`).
+State (with ETags), pub/sub and secrets go through the official Python SDK's asyncio gRPC client
+(`dapr.aio.clients.DaprClient`). Service invocation and health checks stay on plain HTTP with one
+pooled `httpx.AsyncClient`, as the Dapr maintainers recommend for invocation (the SDK's
+`invoke_method` over HTTP is deprecated in favour of an ordinary HTTP client pointed at the
+sidecar, and only HTTP streams a response chunk by chunk). The `dapr-api-token` goes with every
+call. Retries, timeouts and circuit breakers are not written here: they are Dapr resiliency
+policies (`dapr/resiliency.yaml`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+from dapr.aio.clients import DaprClient
+from dapr.clients.exceptions import DaprGrpcError, DaprInternalError
+from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.conf import settings as dapr_settings
 
 
 class DaprError(Exception):
@@ -31,20 +38,39 @@ class EtagMismatchError(DaprError):
 
 
 class Sidecar:
-    """Calls the local daprd over HTTP.
+    """Calls the local daprd.
 
     Args:
         base_url: The sidecar's HTTP endpoint, e.g. ``http://127.0.0.1:3500``.
         api_token: The Dapr API token daprd was started with (sent as ``dapr-api-token``).
+        grpc_address: The sidecar's gRPC endpoint (``127.0.0.1:50001``), used by the SDK client.
         timeout: Client-side ceiling for one call; the resiliency policy should fire first.
     """
 
-    def __init__(self, base_url: str, api_token: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, api_token: str, *, grpc_address: str, timeout: float = 60.0) -> None:
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"dapr-api-token": api_token},
             timeout=httpx.Timeout(timeout, connect=5.0),
         )
+        self._base_url = base_url
+        self._api_token = api_token
+        self._grpc_address = grpc_address
+        self._timeout = timeout
+        self._sdk: DaprClient | None = None
+        self._sdk_lock = asyncio.Lock()
+
+    async def _dapr(self) -> DaprClient:
+        """The SDK client, created on first use (after `wait_ready`: its constructor checks the
+        sidecar's health synchronously, which then answers at once)."""
+        async with self._sdk_lock:
+            if self._sdk is None:
+                # The SDK reads the token and the health URL from its global settings (normally
+                # filled from the environment); Lore's settings are the one source of both.
+                setattr(dapr_settings, "DAPR_API_TOKEN", self._api_token)  # noqa: B010
+                setattr(dapr_settings, "DAPR_HTTP_ENDPOINT", self._base_url)  # noqa: B010
+                self._sdk = DaprClient(address=self._grpc_address)
+            return self._sdk
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -52,6 +78,9 @@ class Sidecar:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._sdk is not None:
+            await self._sdk.close()
+            self._sdk = None
 
     async def wait_ready(self, timeout: float) -> None:
         """Waits until the sidecar's outbound API (components, secrets) is ready.
@@ -113,17 +142,28 @@ class Sidecar:
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Publishes ``data`` as JSON; the sidecar wraps it in a CloudEvent."""
-        params = {f"metadata.{k}": v for k, v in (metadata or {}).items()}
-        response = await self._request("POST", f"/v1.0/publish/{pubsub}/{topic}", json=data, params=params)
-        _raise_for(response, f"publish to {pubsub}/{topic}")
+        dapr = await self._dapr()
+        try:
+            await dapr.publish_event(
+                pubsub,
+                topic,
+                json.dumps(data),
+                data_content_type="application/json",
+                publish_metadata=dict(metadata or {}),
+            )
+        except (DaprGrpcError, DaprInternalError) as exc:
+            raise _error(exc, f"publish to {pubsub}/{topic}") from exc
 
     async def get_state(self, store: str, key: str) -> tuple[Any, str | None]:
         """Returns ``(value, etag)``; ``(None, None)`` when the key does not exist."""
-        response = await self._request("GET", f"/v1.0/state/{store}/{key}")
-        if response.status_code == 204:
+        dapr = await self._dapr()
+        try:
+            response = await dapr.get_state(store, key)
+        except (DaprGrpcError, DaprInternalError) as exc:
+            raise _error(exc, f"get state {store}/{key}") from exc
+        if not response.data:
             return None, None
-        _raise_for(response, f"get state {store}/{key}")
-        return response.json(), response.headers.get("etag")
+        return json.loads(response.data), response.etag or None
 
     async def save_state(self, store: str, key: str, value: Any, *, etag: str | None = None) -> None:
         """Saves one item; with ``etag`` the write is first-write-wins.
@@ -131,43 +171,44 @@ class Sidecar:
         Raises:
             EtagMismatchError: the item changed since ``etag`` was read.
         """
-        item: dict[str, Any] = {"key": key, "value": value}
-        if etag is not None:
-            item["etag"] = etag
-            item["options"] = {"concurrency": "first-write"}
-        response = await self._request("POST", f"/v1.0/state/{store}", json=[item])
-        if response.status_code == 409:
-            raise EtagMismatchError(f"etag mismatch on {store}/{key}", status_code=409, body=_body(response))
-        _raise_for(response, f"save state {store}/{key}")
+        dapr = await self._dapr()
+        options = StateOptions(concurrency=Concurrency.first_write) if etag is not None else None
+        try:
+            await dapr.save_state(store, key, json.dumps(value), etag=etag, options=options)
+        except (DaprGrpcError, DaprInternalError) as exc:
+            # daprd answers an ETag mismatch with ABORTED (pkg/api/grpc/grpc.go, stateErrorCode).
+            # The aio client's save_state wraps the gRPC error in a DaprInternalError, whose cause
+            # keeps the status (dapr/aio/clients/grpc/client.py, save_state).
+            if _status(exc) == "ABORTED":
+                raise EtagMismatchError(f"etag mismatch on {store}/{key}", status_code=409) from exc
+            raise _error(exc, f"save state {store}/{key}") from exc
 
     async def delete_state(self, store: str, key: str) -> None:
-        response = await self._request("DELETE", f"/v1.0/state/{store}/{key}")
-        _raise_for(response, f"delete state {store}/{key}")
+        dapr = await self._dapr()
+        try:
+            await dapr.delete_state(store, key)
+        except (DaprGrpcError, DaprInternalError) as exc:
+            raise _error(exc, f"delete state {store}/{key}") from exc
 
     async def get_secret(self, store: str, name: str) -> dict[str, str]:
         """Returns the secret's key/value map (a local file store returns ``{name: value}``)."""
-        response = await self._request("GET", f"/v1.0/secrets/{store}/{name}")
-        _raise_for(response, f"get secret {store}/{name}")
-        data = response.json()
-        return {str(k): str(v) for k, v in data.items()}
-
-    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        dapr = await self._dapr()
         try:
-            return await self._client.request(method, url, **kwargs)
-        except httpx.TransportError as exc:
-            raise DaprError(f"sidecar unreachable: {type(exc).__name__}") from exc
+            response = await dapr.get_secret(store, name)
+        except (DaprGrpcError, DaprInternalError) as exc:
+            raise _error(exc, f"get secret {store}/{name}") from exc
+        return {str(k): str(v) for k, v in response.secret.items()}
 
 
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response.text
+def _status(exc: BaseException) -> str | None:
+    """The gRPC status name carried by an SDK error or by the gRPC error it wraps."""
+    for candidate in (exc, exc.__cause__):
+        code = getattr(candidate, "code", None)
+        if callable(code):
+            return str(code().name)
+    return None
 
 
-def _raise_for(response: httpx.Response, what: str) -> None:
-    if response.status_code >= 400:
-        body = _body(response)
-        raise DaprError(
-            f"{what} failed: HTTP {response.status_code}: {body}", status_code=response.status_code, body=body
-        )
+def _error(exc: Exception, what: str) -> DaprError:
+    # UNAVAILABLE: the sidecar (or the component behind it) could not be reached.
+    return DaprError(f"{what} failed: {_status(exc) or 'error'}: {exc}", body=str(exc))

@@ -119,6 +119,7 @@ def service_app(
     sidecar = Sidecar(
         settings.dapr_base_url,
         settings.dapr_api_token.get_secret_value(),
+        grpc_address=settings.dapr_grpc_address,
         timeout=settings.sidecar_call_timeout_seconds,
     )
 

@@ -20,8 +20,9 @@ independent layers keep user text from ever reaching that state:
    question words client-side, de-duplicates and bounds the terms. Even an index created
    elsewhere with default stop words never receives one.
 
-Queries are built with redisvl (`TextQuery`, `VectorQuery`, `Tag` filters); the tenant filter is
-added here, never taken from the caller's text.
+The schema, the vector query and the tag filters are redisvl's (`IndexSchema`, `VectorQuery`,
+`Tag`); the text query is built here (`text_clause` says why not with redisvl's `TextQuery`). The
+tenant filter is added here, never taken from the caller's text.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from numpy.typing import NDArray
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query as RedisQuery
 from redis.exceptions import ResponseError
-from redisvl.query import TextQuery, VectorQuery
+from redisvl.query import VectorQuery
 from redisvl.query.filter import FilterExpression, Tag
 from redisvl.schema import IndexSchema
 
@@ -152,7 +153,7 @@ def query_terms(text: str) -> list[str]:
     for term in _TERM.findall(unicodedata.normalize("NFKC", text).casefold()):
         # Case folding can produce combining marks (e.g. "İ" -> "i̇"); keep letters and digits only.
         term = "".join(c for c in term if c.isalnum())
-        if not term or len(term) > MAX_TERM_CHARS or term in seen:
+        if not term or term in QUERY_STOPWORDS or len(term) > MAX_TERM_CHARS or term in seen:
             continue
         seen.add(term)
         terms.append(term)
@@ -256,7 +257,6 @@ class Tuning:
         rrf_k: RRF's rank constant: a chunk at rank r adds weight / (rrf_k + r).
         vector_weight: RRF weight of the vector ranking.
         text_weight: RRF weight of the text ranking.
-        joint_fields: Score title and text in one multi-field BM25 clause (else a per-field union).
     """
 
     scorer: Scorer = Scorer.BM25STD
@@ -264,7 +264,6 @@ class Tuning:
     rrf_k: int = 60
     vector_weight: float = 1.0
     text_weight: float = 1.0
-    joint_fields: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,36 +357,32 @@ class ChunkSearch:
             return []
         # Terms are plain letters and digits and never stop words (see `query_terms`), so no
         # syntax from the user reaches the query; the tenant filter is built here.
-        query: RedisQuery
-        if self._tuning.joint_fields:
-            # One multi-field clause: RediSearch scores title and text in one BM25 pass with the
-            # schema's WEIGHT on `title`. redisvl's TextQuery has no multi-field clause form.
-            clause = f"@title|text:({' | '.join(terms)})"
-            query = (
-                RedisQuery(f"{clause} {tenant_filter(tenant)}")
-                .scorer(self._tuning.scorer.value)
-                .with_scores()
-                .paging(0, n)
-                .dialect(2)
-            )
-            for name in _RETURN:
-                query.return_field(name)
-            query.return_field("embedding", decode_field=False)
-        else:
-            # redisvl's per-field union: `(@title:(...) => {$weight: w} | @text:(...))`
-            # (TextQuery._build_query_string, redisvl/query/query.py).
-            text_query = TextQuery(
-                text=" ".join(terms),
-                text_field_name={"title": self._layout.title_weight, "text": 1.0},
-                text_scorer=self._tuning.scorer.value,
-                filter_expression=tenant_filter(tenant),
-                num_results=n,
-                stopwords=None,
-            )
-            text_query.return_fields(*_RETURN, "embedding", skip_decode=["embedding"])
-            query = text_query
+        query = (
+            RedisQuery(text_clause(terms, tenant_filter(tenant)))
+            .scorer(self._tuning.scorer.value)
+            .with_scores()
+            .paging(0, n)
+            .dialect(2)
+        )
+        for name in _RETURN:
+            query.return_field(name)
+        query.return_field("embedding", decode_field=False)
         result = await self._redis.ft(self._layout.name).search(query)
         return [_match(doc, vector, score=float(doc.score)) for doc in result.docs]
+
+
+def text_clause(terms: Sequence[str], scope: FilterExpression) -> str:
+    """`(@title|text:t1 F) | (@title|text:t2 F) | ...`: a union of per-term intersections with F.
+
+    The obvious form, `@title|text:(t1 | t2 ...) F` (also what redisvl's TextQuery builds), is
+    wrong on RediSearch 2.10.5: a union nested in an intersection is scored as if only one of its
+    terms matched (FT.SEARCH ... EXPLAINSCORE shows the rarest term missing from a document that
+    holds it), so BM25 ranks a chunk with the product code no higher than one without it. With
+    the filter pushed into each term, the union is at the top and every matching term counts,
+    as in the unfiltered query. `@title|text` scores both fields in one BM25 pass with the
+    schema's WEIGHT on `title`. ``terms`` must come from `query_terms`.
+    """
+    return " | ".join(f"(@title|text:{term} {scope})" for term in terms)
 
 
 def _unit(vector: NDArray[np.float32]) -> NDArray[np.float32]:

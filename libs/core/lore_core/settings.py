@@ -23,6 +23,8 @@ class CommonSettings(BaseSettings):
     app_id: str
     app_port: int = Field(default=8000, ge=1, le=65535)
     dapr_http_port: int = Field(default=3500, ge=1, le=65535)
+    # The sidecar's gRPC port: state, pub/sub and secrets go through the Dapr SDK's gRPC client.
+    dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)
     dapr_host: str = "127.0.0.1"
     # Sent as `dapr-api-token` on every call to the sidecar (daprd is started with the same value).
     dapr_api_token: SecretStr
@@ -50,6 +52,10 @@ class CommonSettings(BaseSettings):
     @property
     def dapr_base_url(self) -> str:
         return f"http://{self.dapr_host}:{self.dapr_http_port}"
+
+    @property
+    def dapr_grpc_address(self) -> str:
+        return f"{self.dapr_host}:{self.dapr_grpc_port}"
 
 
 class IndexSettings(CommonSettings):

@@ -160,6 +160,12 @@ class KafkaBroker:
     def tail(self, lines: int = 40) -> str:
         return self._proc.tail(lines) if self._proc is not None else ""
 
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.running()
+
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.returncode()
+
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM: the broker shuts down in order (flushes logs, closes the quorum), then exits."""
         if self._proc is not None:

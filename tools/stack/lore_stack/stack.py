@@ -147,6 +147,9 @@ class Stack:
         if self.redis is not None:
             redis = self.redis
             supervisor.watch("redis", redis, lambda: redis.start())
+        if self.kafka is not None:
+            kafka = self.kafka
+            supervisor.watch("kafka", kafka, lambda: kafka.start())
         for processes in self.apps.values():
             for proc in (processes.daprd, processes.app):
                 supervisor.watch(proc.name, proc, proc.start)
@@ -207,9 +210,15 @@ class Stack:
                 "--app-health-check-path",
                 spec.health_path,
                 "--app-health-probe-interval",
-                "1",
-                "--app-health-threshold",
                 "2",
+                # daprd wants the probe timeout below the interval. A dead app refuses connections
+                # at once; the longer timeout keeps a busy but healthy app (a loaded CPU: slow
+                # /healthz answers) from being marked unhealthy, which would cancel its
+                # subscription and refuse invocations for a while.
+                "--app-health-probe-timeout",
+                "1500",
+                "--app-health-threshold",
+                "3",
             ],
             log=logs / f"daprd-{spec.app_id}.log",
             cwd=self.run_dir,

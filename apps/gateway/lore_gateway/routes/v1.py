@@ -22,6 +22,8 @@ from lore_core.contracts import (
     DocumentIn,
     DocumentStatus,
     QuestionIn,
+    Retrieved,
+    RetrieveIn,
 )
 from lore_core.http import ApiError, parse_body
 from lore_gateway.deps import LoreDep, SettingsDep
@@ -86,3 +88,10 @@ async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Answer:
     """Answer a question from the indexed documents, with citations."""
     question = parse_body(await request.body(), QuestionIn, max_bytes=settings.max_body_bytes)
     return await lore.answer(question)
+
+
+@router.post("/retrieve", openapi_extra=_json_body(RetrieveIn))
+async def retrieve(request: Request, lore: LoreDep, settings: SettingsDep) -> Retrieved:
+    """The best chunks for a question (no answer), with scores and the retrieval mode used."""
+    body = parse_body(await request.body(), RetrieveIn, max_bytes=settings.max_body_bytes)
+    return await lore.retrieve(body)

@@ -1,5 +1,5 @@
-"""Synchronous ingestion and status: internal routes, invoked through Dapr by the gateway or by any
-other app.
+"""Synchronous and queued ingestion, status and deletion: internal routes, invoked through Dapr
+by the gateway or by any other app.
 
 Contract for every caller: Dapr counts each invocation answer outside 200-399 as a failure, and a
 caller's circuit breaker opens after a few of them for that method path, refusing every request of
@@ -80,7 +80,21 @@ async def ingest_document(
     (status 413, 422); see the module docstring.
     """
     try:
-        return await service.ingest(document)
+        # The caller is waiting: embed ahead of queued event traffic.
+        return await service.ingest(document, interactive=True)
+    except DocumentTooLargeError as exc:
+        return Refusal(error="too_large", detail=str(exc), status=413)
+
+
+@router.post("/documents/queue")
+async def queue_document(
+    document: Annotated[DocumentIn, Body()], service: ServiceDep
+) -> DocumentStatus | Refusal:
+    """Accept a document for asynchronous indexing: its status is `accepted` before this returns,
+    then the ingestion event is published. A version already indexed or queued is not queued again
+    (its current status is returned). Over the size limit: a 200 `Refusal` (status 413)."""
+    try:
+        return await service.enqueue(document)
     except DocumentTooLargeError as exc:
         return Refusal(error="too_large", detail=str(exc), status=413)
 
