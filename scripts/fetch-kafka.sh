@@ -14,16 +14,7 @@ fingerprint=$(sha256sum "$pom" | cut -c1-16)
 if [[ -f $stamp && $(cat "$stamp") == "$fingerprint" ]]; then
   exit 0
 fi
-if ! command -v mvn >/dev/null; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    echo "installing maven (apt) to fetch the Kafka jars ..."
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q maven >/dev/null \
-      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q maven >/dev/null; }
-  else
-    echo "mvn is required to fetch the Kafka jars (apt-get install maven)" >&2
-    exit 1
-  fi
-fi
+source "$root/scripts/ensure-maven.sh"
 # `java -version` prints e.g. `openjdk version "17.0.15"` (or "1.8.0_x" for Java 8) on stderr.
 java_major=$(java -version 2>&1 | sed -n 's/.* version "\([0-9]*\)[."].*/\1/p' | head -1)
 if [[ -z $java_major || $java_major -lt 17 ]]; then

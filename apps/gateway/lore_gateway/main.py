@@ -35,8 +35,6 @@ def create_app(settings: Settings) -> FastAPI:
             sidecar,
             query_app=settings.query_app_id,
             ingest_app=settings.ingest_app_id,
-            pubsub=settings.pubsub,
-            ingest_topic=settings.ingest_topic,
         )
         yield
 

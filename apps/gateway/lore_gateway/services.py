@@ -67,14 +67,10 @@ def _upstream(response: httpx.Response, app_id: str) -> Any:
 class Lore:
     """Ingestion and questions, delegated to lore-ingest and lore-query."""
 
-    def __init__(
-        self, sidecar: Sidecar, *, query_app: str, ingest_app: str, pubsub: str, ingest_topic: str
-    ) -> None:
+    def __init__(self, sidecar: Sidecar, *, query_app: str, ingest_app: str) -> None:
         self._sidecar = sidecar
         self._query_app = query_app
         self._ingest_app = ingest_app
-        self._pubsub = pubsub
-        self._topic = ingest_topic
 
     async def _invoke(self, app_id: str, method: str, *, http_method: str = "POST", body: Any = None) -> Any:
         try:

@@ -12,8 +12,6 @@ class Settings(CommonSettings, DocumentLimitSettings):
     bind_host: str = Field(default="127.0.0.1", description="Address the public API listens on.")
     query_app_id: str = "lore-query"
     ingest_app_id: str = "lore-ingest"
-    pubsub: str = "pubsub"
-    ingest_topic: str = "lore.documents"
     max_body_bytes: int = Field(
         default=4_000_000,
         gt=0,

@@ -20,6 +20,7 @@ class Settings(IndexSettings):
     text_scorer: Scorer = Field(default=Scorer.BM25STD, description="RediSearch scorer of the text mode.")
     rrf_vector_weight: float = Field(default=1.0, ge=0.0, description="Hybrid: weight of the vector ranking.")
     rrf_text_weight: float = Field(default=1.0, ge=0.0, description="Hybrid: weight of the text ranking.")
+    rrf_k: int = Field(default=10, ge=1, le=1000, description="Hybrid: RRF rank constant.")
     retrieval_candidates: int = Field(
         default=40, ge=1, le=1000, description="Chunks each ranker contributes before fusion and MMR."
     )
@@ -28,6 +29,7 @@ class Settings(IndexSettings):
         return Tuning(
             scorer=self.text_scorer,
             candidates=self.retrieval_candidates,
+            rrf_k=self.rrf_k,
             vector_weight=self.rrf_vector_weight,
             text_weight=self.rrf_text_weight,
         )

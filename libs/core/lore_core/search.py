@@ -27,6 +27,7 @@ tenant filter is added here, never taken from the caller's text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -254,14 +255,16 @@ class Tuning:
     Args:
         scorer: RediSearch text scorer.
         candidates: Chunks each ranker contributes before fusion, MMR and thresholds.
-        rrf_k: RRF's rank constant: a chunk at rank r adds weight / (rrf_k + r).
+        rrf_k: RRF's rank constant: a chunk at rank r adds weight / (rrf_k + r). Smaller than the
+            customary 60 because each ranker's first places carry most of its signal here:
+            10 beat 20, 30 and 60 on the sample (bench/eval, README "Retrieval quality").
         vector_weight: RRF weight of the vector ranking.
         text_weight: RRF weight of the text ranking.
     """
 
     scorer: Scorer = Scorer.BM25STD
     candidates: int = 40
-    rrf_k: int = 60
+    rrf_k: int = 10
     vector_weight: float = 1.0
     text_weight: float = 1.0
 
@@ -320,14 +323,12 @@ class ChunkSearch:
         elif request.mode is Mode.TEXT:
             ranked = await self.text(request.tenant, request.question, query_vector, depth)
         else:
+            by_vector, by_text = await asyncio.gather(
+                self.vector(request.tenant, query_vector, depth),
+                self.text(request.tenant, request.question, query_vector, depth),
+            )
             ranked = fuse(
-                [
-                    (await self.vector(request.tenant, query_vector, depth), self._tuning.vector_weight),
-                    (
-                        await self.text(request.tenant, request.question, query_vector, depth),
-                        self._tuning.text_weight,
-                    ),
-                ],
+                [(by_vector, self._tuning.vector_weight), (by_text, self._tuning.text_weight)],
                 rrf_k=self._tuning.rrf_k,
             )
         if request.min_score is not None:
