@@ -338,3 +338,91 @@ def test_no_tenant_value_reads_another_tenants_chunks(
     assert all(key.startswith(f"{layouts[0].prefix}{tenant}:") for key in keys), (tenant, keys)
     if tenant not in ("acme", "other"):
         assert keys == []
+
+
+HOSTILE_VALUES = [
+    "shared",
+    "shared} | @tenant:{other",
+    "shared | @tenant:{other}",
+    "*",
+    "shared*",
+    "-shared",
+    "-@tenant:{acme}",
+    '"shared"',
+    "'shared'",
+    "{shared}",
+    "shared\\",
+    "@tenant:{other}",
+    "a|b|*",
+    "(shared)",
+    "$vec",
+    "\u00a0",
+    "\uff53\uff48\uff41\uff52\uff45\uff44",  # full-width "shared"
+    "shared\u0000",
+    "shared\u001fother",
+]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(st.sampled_from(HOSTILE_VALUES), st.text(min_size=1, max_size=30)),
+    field=st.sampled_from(["source", "collection", "document_id", "metadata.collection"]),
+)
+def test_no_filter_value_reads_another_tenants_chunks(
+    server: RedisServer,
+    layouts: list[IndexLayout],
+    embeddings: MiniLMEmbeddings,
+    loop: asyncio.AbstractEventLoop,
+    value: str,
+    field: str,
+) -> None:
+    """Only tenant "other" holds chunks whose source and collection are hostile values; "acme"
+    filtering on any value, however crafted, never gets one of them (and Redis stays up)."""
+    from lore_core.contracts import Filters
+
+    layout = layouts[0]
+    with server.client() as client:
+        for n, hostile in enumerate([*HOSTILE_VALUES[:3], value]):
+            client.hset(
+                f"{layout.prefix}other:hostile{n}:0",
+                mapping={
+                    "tenant": "other",
+                    "document_id": "hip",
+                    "title": "The hip joint",
+                    "source": hostile,
+                    "meta_collection": hostile,
+                    "chunk": 0,
+                    "text": "The hip is a ball-and-socket joint; shared.",
+                    "embedding": np.asarray(embeddings.embed(["hip"])[0], dtype=np.float32).tobytes(),
+                },
+            )
+    try:
+        raw: dict[str, object] = (
+            {"metadata": {"collection": value}} if field == "metadata.collection" else {field: value}
+        )
+        filters = Filters.model_validate(raw)
+    except ValueError:
+        return  # refused by the contract (an empty or blank value): nothing is queried
+    vector = embeddings.embed(["hip joint shared"])[0]
+
+    async def run() -> list[str]:
+        client = redis_client(f"redis://127.0.0.1:{server.port}/0", None)
+        try:
+            keys: list[str] = []
+            for mode in Mode:
+                request = SearchRequest(
+                    tenant="acme",
+                    question="hip joint shared",
+                    vector=vector,
+                    mode=mode,
+                    k=10,
+                    filters=filters,
+                )
+                keys += [m.key for m in await ChunkSearch(client, layout).run(request)]
+            return keys
+        finally:
+            await client.aclose()
+
+    keys = loop.run_until_complete(run())
+    assert all(key.startswith(f"{layout.prefix}acme:") for key in keys), (value, keys)
+    assert server.running()

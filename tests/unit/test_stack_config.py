@@ -31,7 +31,7 @@ def test_render_changes_only_environment_values(tmp_path: Path) -> None:
         nameresolution_db=tmp_path / "nr.db",
     )
     docs = {d["metadata"]["name"]: d for p in out.glob("*.yaml") for d in yaml.safe_load_all(p.read_text())}
-    assert set(docs) == {"statestore", "pubsub", "secretstore", "lore-resiliency"}
+    assert set(docs) == {"statestore", "pubsub", "secretstore", "lore-resiliency", "lore-llm"}
     meta = {m["name"]: m for m in docs["pubsub"]["spec"]["metadata"]}
     assert meta["redisHost"]["value"] == "127.0.0.1:7777"
     assert meta["redisPassword"]["secretKeyRef"]["name"] == "redis-password"

@@ -15,13 +15,16 @@ be able to make lore-ingest or lore-query answer non-2xx on purpose:
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
 from lore_core.contracts import (
     Answer,
+    AnswerIn,
     DocumentDeleted,
     DocumentIn,
     DocumentStatus,
@@ -101,6 +104,60 @@ class Lore:
     async def answer(self, question: QuestionIn) -> Answer:
         body = await self._invoke(self._query_app, "answers", body=question.model_dump(mode="json"))
         return Answer.model_validate(body)
+
+    async def answer_stream(self, question: AnswerIn) -> AsyncIterator[bytes]:
+        """Opens lore-query's Server-Sent Events answer through the sidecars and relays it.
+
+        Failures before the first byte raise `ApiError` like `answer` does (the client gets a
+        normal error response). Once streaming, the events are passed on as they arrive; a stream
+        that breaks or ends without its `final` event (a resiliency timeout cuts a stream with a
+        clean close and HTTP 200) ends with an `error` event, never silently.
+        """
+        client = self._sidecar.client
+        # `Accept: text/event-stream` puts daprd's invocation in SSE mode, which flushes every event
+        # (daprd v1.18.1 pkg/api/http/directmessaging.go:250).
+        request = client.build_request(
+            "POST",
+            f"/v1.0/invoke/{self._query_app}/method/answers",
+            json=question.model_dump(mode="json"),
+            headers={"accept": "text/event-stream"},
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise ApiError(503, "upstream_unavailable", f"{self._query_app} is unavailable: {exc}") from exc
+        if response.status_code >= 300 or not response.headers.get("content-type", "").startswith(
+            "text/event-stream"
+        ):
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            _upstream(response, self._query_app)
+            raise ApiError(502, "upstream_error", f"{self._query_app} did not answer with a stream")
+        return self._relay(response)
+
+    async def _relay(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        finished = False
+        buffer = ""
+        try:
+            async for text in response.aiter_text():
+                buffer += text
+                *events, buffer = buffer.split("\n\n")
+                for event in events:
+                    finished = finished or event.startswith("event: final")
+                    yield f"{event}\n\n".encode()
+            cause = "ended before its final event"
+        except httpx.HTTPError as exc:
+            cause = f"broke off ({type(exc).__name__})"
+        finally:
+            await response.aclose()
+        if not finished:
+            log.warning("%s's answer stream %s", self._query_app, cause)
+            detail = json.dumps(
+                {"error": "upstream_cut", "detail": f"{self._query_app}'s answer stream {cause}"}
+            )
+            yield f"event: error\ndata: {detail}\n\n".encode()
 
     async def app_healthy(self, app_id: str) -> bool:
         response = await self._sidecar.invoke(app_id, "healthz", http_method="GET")

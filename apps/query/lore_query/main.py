@@ -11,6 +11,7 @@ from lore_core.dapr import Sidecar
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
 from lore_query.chains.extractive import build_chain
+from lore_query.chains.rag import RagAnswers, chat_model_through_sidecar, stream_of
 from lore_query.retrieval import Retrieval
 from lore_query.routes import answers, retrieve
 from lore_query.settings import Settings
@@ -28,11 +29,29 @@ def create_app(settings: Settings) -> FastAPI:
                 tuning=settings.tuning(),
                 default_mode=settings.retrieval_mode,
             )
-            app.state.chain = build_chain(
-                retrieval=app.state.retrieval,
-                min_score=settings.min_score,
-                sentences=settings.answer_sentences,
-            )
+            if settings.answer_provider == "openai":
+                rag = RagAnswers(
+                    retrieval=app.state.retrieval,
+                    model=chat_model_through_sidecar(
+                        dapr_base_url=settings.dapr_base_url,
+                        dapr_api_token=settings.dapr_api_token.get_secret_value(),
+                        endpoint=settings.llm_endpoint,
+                        model=settings.llm_model,
+                        max_tokens=settings.llm_max_tokens,
+                        temperature=settings.llm_temperature,
+                        timeout=settings.llm_timeout_seconds,
+                    ),
+                    min_score=settings.min_score,
+                    sentences=settings.answer_sentences,
+                )
+                app.state.chain, app.state.stream = rag.chain, rag.stream
+            else:
+                app.state.chain = build_chain(
+                    retrieval=app.state.retrieval,
+                    min_score=settings.min_score,
+                    sentences=settings.answer_sentences,
+                )
+                app.state.stream = stream_of(app.state.chain)
             yield
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-query")

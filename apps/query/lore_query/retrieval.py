@@ -1,4 +1,4 @@
-"""Retrieval over Lore's chunk index: the service the routes use, and a LangChain retriever."""
+"""Retrieval over Lore's chunk index: the service the routes use, and the chains' LangChain retriever."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from lore_core.contracts import RetrievalMode
+from lore_core.contracts import Filters, RetrievalMode
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.index import VectorIndex
+from lore_core.retriever import to_documents
 from lore_core.search import Match, Mode, SearchRequest, Tuning
 
 
@@ -42,8 +43,15 @@ class Retrieval:
         mode: RetrievalMode | None = None,
         min_score: float | None = None,
         mmr: bool = False,
+        filters: Filters | None = None,
     ) -> tuple[Mode, list[Match]]:
-        """The top_k chunks, best first, and the mode that ranked them."""
+        """The top_k chunks, best first, and the mode that ranked them.
+
+        Raises:
+            FilterError: ``filters`` name a field the index does not declare, or a condition of the
+                wrong type (checked before the question is embedded).
+        """
+        self.check_filters(filters)
         chosen = Mode(mode) if mode else self.default_mode
         vectors = await asyncio.to_thread(self._embeddings.embed, [question])
         request = SearchRequest(
@@ -54,8 +62,13 @@ class Retrieval:
             k=top_k,
             min_score=min_score,
             mmr=mmr,
+            filters=filters,
         )
         return chosen, await self._index.search(request, self._tuning)
+
+    def check_filters(self, filters: Filters | None) -> None:
+        """Raises `FilterError` when ``filters`` do not fit the index schema."""
+        self._index.layout.filter_expression(filters)
 
 
 class LoreRetriever(BaseRetriever):
@@ -73,6 +86,7 @@ class LoreRetriever(BaseRetriever):
     mode: RetrievalMode | None = None
     min_score: float | None = None
     mmr: bool = False
+    filters: Filters | None = None
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
@@ -89,19 +103,6 @@ class LoreRetriever(BaseRetriever):
             mode=self.mode,
             min_score=self.min_score,
             mmr=self.mmr,
+            filters=self.filters,
         )
-        return [
-            Document(
-                page_content=m.text,
-                metadata={
-                    "document_id": m.document_id,
-                    "title": m.title,
-                    "source": m.source,
-                    "chunk": m.chunk,
-                    "score": m.similarity,
-                    "rank_score": m.score,
-                    "mode": mode.value,
-                },
-            )
-            for m in matches
-        ]
+        return to_documents(matches, mode)

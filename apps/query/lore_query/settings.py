@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from lore_core.search import Mode, Scorer, Tuning
@@ -23,6 +25,26 @@ class Settings(IndexSettings):
     rrf_k: int = Field(default=10, ge=1, le=1000, description="Hybrid: RRF rank constant.")
     retrieval_candidates: int = Field(
         default=40, ge=1, le=1000, description="Chunks each ranker contributes before fusion and MMR."
+    )
+
+    answer_provider: Literal["extractive", "openai"] = Field(
+        default="extractive",
+        description="`extractive`: quote the best sentences, no model; `openai`: an OpenAI-compatible "
+        "chat model reached through the sidecar (HTTPEndpoint `LLM_ENDPOINT`).",
+    )
+    llm_endpoint: str = Field(
+        default="lore-llm", description="Dapr HTTPEndpoint of the chat model (components/llm.yaml)."
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Model name sent to the chat endpoint.")
+    llm_max_tokens: int = Field(
+        default=400, ge=1, le=4096, description="Longest generated answer; the `llm` timeout is sized for it."
+    )
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    # The sidecar's `llm` resiliency timeout (dapr/resiliency.yaml) should fire first; this client
+    # deadline only bounds what the sidecar cannot: a retry after a timed-out attempt (policy.go
+    # times out each attempt), so a hung model degrades after one timeout, not two.
+    llm_timeout_seconds: float = Field(
+        default=15.5, gt=0, description="Client deadline of a model call, just over the `llm` timeout."
     )
 
     def tuning(self) -> Tuning:

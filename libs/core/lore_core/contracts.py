@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -138,6 +148,11 @@ class QuestionIn(_Strict):
         "server's default (for answers) or none (for retrieval).",
     )
     mmr: bool = Field(default=False, description="Diversify the chunks (maximal marginal relevance).")
+    filters: Filters | None = Field(
+        default=None,
+        description="Only chunks that match every condition: `source`, `collection`, `document_id` and "
+        "the metadata fields the index declares (`INDEX_METADATA_FIELDS`).",
+    )
 
     @field_validator("question")
     @classmethod
@@ -170,7 +185,13 @@ class DocumentDeleted(_Strict):
 class Answer(_Strict):
     answer: str
     citations: list[Citation]
-    mode: str = Field(description="How the answer was produced, e.g. `extractive`.")
+    mode: str = Field(description="How the answer was produced: `extractive` or `generative`.")
+    degraded: bool = Field(
+        default=False,
+        description="The configured language model could not answer (error, timeout, circuit open, "
+        "cut stream); this is the extractive answer instead.",
+    )
+    reason: str | None = Field(default=None, description="Why the answer is degraded.")
 
 
 class DeadLetter(_Strict):
@@ -230,3 +251,168 @@ class Retrieved(_Strict):
 
     mode: RetrievalMode
     chunks: list[RetrievedChunk]
+
+
+class AnswerIn(QuestionIn):
+    """The body of `POST /v1/answers` (and of lore-query's `answers`): a question, optionally streamed."""
+
+    stream: bool = Field(
+        default=False,
+        description="Answer as Server-Sent Events: `token` events as the model writes, then "
+        "`citations`, then `final` (the whole `Answer`); a failure mid-stream is an `error` event "
+        "followed by a degraded `final`.",
+    )
+
+
+# Retrieval filters. Their shape is checked here (and so already by the gateway); whether a metadata
+# field exists and has the right type is a property of the index schema, so lore-query checks that
+# (`lore_core.search.filter_expression`) and refuses with the same `{field, problem}` list.
+
+MAX_FILTER_VALUES = 100
+MAX_FILTER_VALUE_CHARS = 2000
+FilterScalar = str | int | float | bool
+
+
+def _epoch(value: Any, bound: str) -> float:
+    """A range bound as a finite number: a number as is, an ISO 8601 date or date-time as epoch
+    seconds (UTC when it names no zone)."""
+    if isinstance(value, bool):
+        raise ValueError(f"`{bound}` must be a number or an ISO 8601 date, not a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"`{bound}` must be a number or an ISO 8601 date, not {value[:40]!r}") from None
+        number = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    else:
+        raise ValueError(f"`{bound}` must be a number or an ISO 8601 date")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"`{bound}` must be finite")
+    return number
+
+
+class Range(_Strict):
+    """A numeric range; bounds are numbers or ISO 8601 dates (compared as epoch seconds)."""
+
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounds(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        unknown = sorted(set(data) - {"gt", "gte", "lt", "lte"})
+        if unknown:
+            raise ValueError(f"unknown range bound {unknown[0]!r}; use gt, gte, lt, lte")
+        bounds = {k: _epoch(v, k) for k, v in data.items() if v is not None}
+        if not bounds:
+            raise ValueError("a range needs at least one of gt, gte, lt, lte")
+        if ("gt" in bounds and "gte" in bounds) or ("lt" in bounds and "lte" in bounds):
+            raise ValueError("give one lower bound (gt or gte) and one upper bound (lt or lte)")
+        low = bounds.get("gt", bounds.get("gte"))
+        high = bounds.get("lt", bounds.get("lte"))
+        if low is not None and high is not None and low > high:
+            raise ValueError("the lower bound is above the upper bound")
+        return bounds
+
+
+def _scalar(value: Any) -> FilterScalar:
+    if isinstance(value, str):
+        if not value.strip():
+            # An empty tag value would make redisvl render a match-all `*`.
+            raise ValueError("a filter value cannot be empty")
+        if len(value) > MAX_FILTER_VALUE_CHARS:
+            raise ValueError(f"a filter value has at most {MAX_FILTER_VALUE_CHARS} characters")
+        # redisvl escapes query punctuation but not control characters, and RediSearch's lexer
+        # answers a syntax error on some (NUL): no stored source or tag holds them anyway.
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+            raise ValueError("a filter value cannot hold control characters")
+        return value
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("a filter number must be finite")
+        return value
+    raise ValueError("must be a string, number, boolean, a list of them, or a range {gt, gte, lt, lte}")
+
+
+def _condition(value: Any) -> FilterScalar | list[FilterScalar] | Range:
+    """One metadata condition: a value (equality), a list (any of) or a range object."""
+    if isinstance(value, Range):
+        return value
+    if isinstance(value, dict):
+        try:
+            return Range.model_validate(value)
+        except ValidationError as exc:
+            messages = [str(p["msg"]).removeprefix("Value error, ") for p in exc.errors()]
+            raise ValueError("; ".join(messages)) from None
+    if isinstance(value, list):
+        if not 1 <= len(value) <= MAX_FILTER_VALUES:
+            raise ValueError(f"a list of values holds 1 to {MAX_FILTER_VALUES} values")
+        return [_scalar(v) for v in value]
+    return _scalar(value)
+
+
+def _one_or_more(value: Any) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    if not 1 <= len(values) <= MAX_FILTER_VALUES:
+        raise ValueError(f"give 1 to {MAX_FILTER_VALUES} values")
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError("must be a string or a list of strings")
+    return [str(_scalar(v)) for v in values]
+
+
+_SCALAR_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+# Typed `Any` for serialisation: pydantic then dumps the validated value by its runtime type.
+Condition = Annotated[
+    Any,
+    PlainValidator(_condition),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _SCALAR_SCHEMA,
+                {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1, "maxItems": MAX_FILTER_VALUES},
+                {
+                    "type": "object",
+                    "properties": {b: {"type": ["number", "string"]} for b in ("gt", "gte", "lt", "lte")},
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+TagValues = Annotated[
+    Any,
+    PlainValidator(_one_or_more),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_FILTER_VALUES},
+            ]
+        }
+    ),
+]
+
+
+class Filters(_Strict):
+    """Conditions a chunk must all meet. A value matches exactly (case-sensitive), a list matches any
+    of its values, a range object (`gt`, `gte`, `lt`, `lte`; numbers or ISO 8601 dates) matches a
+    numeric field. Values are data, never query syntax: any character is allowed."""
+
+    source: TagValues | None = Field(default=None, description="The document's `source`, exactly.")
+    collection: TagValues | None = Field(
+        default=None, description="The document's `collection` metadata value (always filterable)."
+    )
+    document_id: TagValues | None = Field(default=None, description="Document ids.")
+    metadata: dict[str, Condition] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Conditions on metadata fields declared in the index schema (`INDEX_METADATA_FIELDS`).",
+    )

@@ -27,7 +27,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
-from lore_core.search import ChunkSearch, IndexLayout, Match, SearchRequest, Tuning, ensure_index
+from lore_core.search import (
+    ChunkSearch,
+    IndexLayout,
+    IndexOptions,
+    Match,
+    SearchRequest,
+    Tuning,
+    ensure_index,
+    indexed_metadata,
+)
 
 # Optimistic-transaction attempts when concurrent writers touch the same document.
 _WATCH_ATTEMPTS = 16
@@ -91,20 +100,29 @@ class VectorIndex:
         name: The RediSearch index name.
         prefix: The key prefix the index covers.
         dimension: Embedding size (384 for all-MiniLM-L6-v2).
+        options: Filterable metadata fields and HNSW parameters (`IndexSettings.index_options`).
     """
 
     def __init__(
-        self, redis: aioredis.Redis, *, name: str, prefix: str, dimension: int, manifest_prefix: str
+        self,
+        redis: aioredis.Redis,
+        *,
+        name: str,
+        prefix: str,
+        dimension: int,
+        manifest_prefix: str,
+        options: IndexOptions | None = None,
     ) -> None:
         self._redis = redis
         self._name = name
         self._prefix = prefix
         self._dimension = dimension
         self._manifest_prefix = manifest_prefix
+        self.layout = IndexLayout.of(name, prefix, dimension, options or IndexOptions())
 
     async def ensure(self) -> None:
         """Creates the index, or rebuilds it when its schema changed (see `search.ensure_index`)."""
-        await ensure_index(self._redis, self._layout())
+        await ensure_index(self._redis, self.layout)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
@@ -164,8 +182,7 @@ class VectorIndex:
                             "text": chunk.text,
                             "embedding": np.asarray(vector, dtype=np.float32).tobytes(),
                         }
-                        for key, value in (metadata or {}).items():
-                            mapping[f"meta_{key}"] = str(value) if not isinstance(value, bool) else int(value)
+                        mapping.update(indexed_metadata(self.layout.metadata, metadata or {}))
                         pipe.hset(self._chunk_key(tenant, document_id, chunk.index), mapping=mapping)
                     pipe.hset(
                         manifest_key,
@@ -203,10 +220,7 @@ class VectorIndex:
 
     async def search(self, request: SearchRequest, tuning: Tuning | None = None) -> list[Match]:
         """One tenant's chunks ranked by the request's mode, best first (see `lore_core.search`)."""
-        return await ChunkSearch(self._redis, self._layout(), tuning).run(request)
-
-    def _layout(self) -> IndexLayout:
-        return IndexLayout(name=self._name, prefix=self._prefix, dimension=self._dimension)
+        return await ChunkSearch(self._redis, self.layout, tuning).run(request)
 
     def _manifest_key(self, tenant: str, document_id: str) -> str:
         return f"{self._manifest_prefix}{tenant}:{document_id}"

@@ -43,6 +43,7 @@ async def open_index(
             prefix=settings.index_prefix,
             dimension=dimension,
             manifest_prefix=settings.manifest_prefix,
+            options=settings.index_options(),
         )
         await index.ensure()
         yield index

@@ -31,10 +31,12 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -45,10 +47,10 @@ from redis.commands.search.index_definition import IndexDefinition, IndexType
 from redis.commands.search.query import Query as RedisQuery
 from redis.exceptions import ResponseError
 from redisvl.query import VectorQuery
-from redisvl.query.filter import FilterExpression, Tag
+from redisvl.query.filter import FilterExpression, Num, Tag
 from redisvl.schema import IndexSchema
 
-from lore_core.contracts import TENANT_PATTERN
+from lore_core.contracts import TENANT_PATTERN, Filters, Range
 
 # RediSearch's built-in English stop words: DEFAULT_STOPWORDS in RediSearch src/stopwords.h.
 REDISEARCH_STOPWORDS = frozenset(
@@ -163,6 +165,126 @@ def query_terms(text: str) -> list[str]:
     return terms
 
 
+class FieldKind(StrEnum):
+    TAG = "tag"
+    NUMERIC = "numeric"
+
+
+# The metadata key every document may carry to name its collection; always a filterable tag.
+COLLECTION = "collection"
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+# Tag values are whole values: `source` is a URL or path and may hold commas, RediSearch's default
+# tag separator, so the tag fields split on the ASCII unit separator instead, which no sane value
+# holds (a value that does holds several tags and matches on any of them: never another tenant's).
+TAG_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataField:
+    """A document metadata key the index can filter on; chunks hold it as the hash field `meta_<name>`.
+
+    Args:
+        name: The metadata key (letters, digits, `_`; starts with a letter).
+        kind: `tag` (exact values, sets) or `numeric` (ranges; dates as epoch seconds).
+    """
+
+    name: str
+    kind: FieldKind
+
+    @property
+    def attribute(self) -> str:
+        return f"meta_{self.name}"
+
+
+def parse_metadata_fields(spec: str) -> tuple[MetadataField, ...]:
+    """`"lang:tag, year:numeric"` -> the declared fields, `collection:tag` always among them.
+
+    Raises:
+        ValueError: A malformed pair, an unknown kind, a name declared twice, or `collection`
+            declared as anything but a tag.
+    """
+    fields: dict[str, MetadataField] = {COLLECTION: MetadataField(COLLECTION, FieldKind.TAG)}
+    declared: set[str] = set()
+    for pair in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, kind = (x.strip() for x in pair.partition(":"))
+        if not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"{pair!r}: a field name is a letter then letters, digits or _ (max 63)")
+        if kind not in {k.value for k in FieldKind}:
+            raise ValueError(f"{pair!r}: the kind is `tag` or `numeric`")
+        if name in declared:
+            raise ValueError(f"{name!r} is declared twice")
+        if name == COLLECTION and kind != FieldKind.TAG:
+            raise ValueError("`collection` is always a tag")
+        declared.add(name)
+        fields[name] = MetadataField(name, FieldKind(kind))
+    return tuple(fields.values())
+
+
+def indexed_metadata(
+    fields: Sequence[MetadataField], metadata: Mapping[str, str | int | float | bool]
+) -> dict[str, str | int | float]:
+    """The `meta_<key>` hash fields a chunk stores for a document's metadata.
+
+    Every key is kept (bools as 0/1, other values as text). A declared numeric field takes numbers
+    and ISO 8601 dates (stored as epoch seconds, UTC when no zone is given); any other value of a
+    numeric field is **left out** of the chunk: RediSearch (2.10) fails to index a whole hash whose
+    NUMERIC field does not parse as a number (`hash_indexing_failures` in FT.INFO), so the chunk
+    would vanish from every query. Left out, the chunk is found by every query that does not filter
+    on that field, and by none that does.
+    """
+    numeric = {f.name for f in fields if f.kind is FieldKind.NUMERIC}
+    stored: dict[str, str | int | float] = {}
+    for key, value in metadata.items():
+        if key in numeric:
+            number = _number(value)
+            if number is not None:
+                stored[f"meta_{key}"] = number
+        else:
+            stored[f"meta_{key}"] = int(value) if isinstance(value, bool) else str(value)
+    return stored
+
+
+def _number(value: str | int | float | bool) -> int | float | None:
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return number if math.isfinite(number) else None
+
+
+class FilterError(ValueError):
+    """Filters that do not fit the index schema; `problems` are `(field, problem)` pairs."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {p}" for f, p in problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexOptions:
+    """What a deployment configures about the index schema (`IndexSettings.index_options`).
+
+    Args:
+        metadata: The filterable metadata fields.
+        hnsw_m: HNSW graph degree.
+        hnsw_ef_construction: HNSW build-time candidate list size.
+        hnsw_ef_runtime: HNSW query-time candidate list size.
+    """
+
+    metadata: tuple[MetadataField, ...] = (MetadataField(COLLECTION, FieldKind.TAG),)
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef_runtime: int = 64
+
+
 @dataclass(frozen=True, slots=True)
 class IndexLayout:
     """The chunk index's schema: fields, vector algorithm and text weights.
@@ -175,6 +297,7 @@ class IndexLayout:
         hnsw_m: HNSW graph degree.
         hnsw_ef_construction: HNSW build-time candidate list size.
         hnsw_ef_runtime: HNSW query-time candidate list size (default for every query).
+        metadata: The filterable metadata fields (`parse_metadata_fields`).
     """
 
     name: str
@@ -184,6 +307,63 @@ class IndexLayout:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef_runtime: int = 64
+    metadata: tuple[MetadataField, ...] = (MetadataField(COLLECTION, FieldKind.TAG),)
+
+    @classmethod
+    def of(cls, name: str, prefix: str, dimension: int, options: IndexOptions) -> IndexLayout:
+        return cls(
+            name=name,
+            prefix=prefix,
+            dimension=dimension,
+            hnsw_m=options.hnsw_m,
+            hnsw_ef_construction=options.hnsw_ef_construction,
+            hnsw_ef_runtime=options.hnsw_ef_runtime,
+            metadata=options.metadata,
+        )
+
+    def filter_expression(self, filters: Filters | None) -> FilterExpression | None:
+        """The redisvl expression for ``filters`` (None when they hold no condition).
+
+        Every value goes through redisvl's `Tag` (which escapes each value, `|` included:
+        TAG_ESCAPED_CHARS in redisvl/utils/token_escaper.py) or `Num` (which coerces to a builtin
+        int or float before formatting: `_coerce_to_number` in redisvl/query/filter.py), so no value
+        can add syntax. Conditions are ANDed; the caller ANDs the tenant filter on top.
+
+        Raises:
+            FilterError: A metadata field the schema does not declare, or a condition of the wrong
+                type for its field (a range or text on a tag field, text on a numeric one).
+        """
+        if filters is None:
+            return None
+        parts: list[FilterExpression] = []
+        problems: list[tuple[str, str]] = []
+        for name, values in (
+            ("source", filters.source),
+            ("meta_collection", filters.collection),
+            ("document_id", filters.document_id),
+        ):
+            if values:
+                parts.append(Tag(name) == list(values))
+        declared = {f.name: f for f in self.metadata}
+        for key, condition in filters.metadata.items():
+            where = f"filters.metadata.{key}"
+            spec = declared.get(key)
+            if spec is None:
+                known = ", ".join(sorted(declared)) or "none"
+                problems.append((where, f"not a filterable field (declared: {known})"))
+                continue
+            try:
+                parts.append(_condition(spec, condition))
+            except (TypeError, ValueError) as exc:
+                problems.append((where, str(exc)))
+        if problems:
+            raise FilterError(problems)
+        if not parts:
+            return None
+        expression = parts[0]
+        for part in parts[1:]:
+            expression = expression & part
+        return expression
 
     def schema(self) -> IndexSchema:
         return IndexSchema.from_dict(
@@ -197,6 +377,12 @@ class IndexLayout:
                 "fields": [
                     {"name": "tenant", "type": "tag"},
                     {"name": "document_id", "type": "tag"},
+                    {"name": "source", "type": "tag", "attrs": _TAG_ATTRS},
+                    *(
+                        {"name": f.attribute, "type": f.kind.value}
+                        | ({"attrs": _TAG_ATTRS} if f.kind is FieldKind.TAG else {})
+                        for f in self.metadata
+                    ),
                     {"name": "title", "type": "text", "attrs": {"weight": self.title_weight}},
                     {"name": "text", "type": "text"},
                     {"name": "chunk", "type": "numeric"},
@@ -223,6 +409,37 @@ class IndexLayout:
         return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_TAG_ATTRS = {"separator": TAG_SEPARATOR, "case_sensitive": True}
+
+
+def _condition(spec: MetadataField, condition: Any) -> FilterExpression:
+    """One metadata condition as a redisvl expression (see `IndexLayout.filter_expression`)."""
+    values = condition if isinstance(condition, list) else [condition]
+    if spec.kind is FieldKind.TAG:
+        if isinstance(condition, Range):
+            raise ValueError("a range needs a numeric field; this one is a tag")
+        # As stored by ingestion: bools as 0/1, everything else as its text.
+        return Tag(spec.attribute) == [str(int(v)) if isinstance(v, bool) else str(v) for v in values]
+    field_ = Num(spec.attribute)
+    if isinstance(condition, Range):
+        low = condition.gt if condition.gt is not None else condition.gte
+        high = condition.lt if condition.lt is not None else condition.lte
+        inclusive = {(True, True): "both", (True, False): "left", (False, True): "right"}.get(
+            (condition.gt is None, condition.lt is None), "neither"
+        )
+        return field_.between(
+            -math.inf if low is None else low, math.inf if high is None else high, inclusive=inclusive
+        )
+    if any(isinstance(v, str) for v in values):
+        raise ValueError("this field is numeric: give numbers, booleans or a range {gt, gte, lt, lte}")
+    expression: FilterExpression | None = None
+    for v in values:
+        equal = Num(spec.attribute) == (int(v) if isinstance(v, bool) else v)
+        expression = equal if expression is None else expression | equal
+    assert expression is not None
+    return expression
+
+
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
     """One retrieval.
@@ -236,6 +453,7 @@ class SearchRequest:
         min_score: Drop chunks whose cosine similarity to the question is below this.
         mmr: Diversify the k chunks with maximal marginal relevance.
         mmr_lambda: MMR trade-off: 1 is pure relevance, 0 pure diversity.
+        filters: Conditions every chunk must meet (see `IndexLayout.filter_expression`).
     """
 
     tenant: str
@@ -246,6 +464,7 @@ class SearchRequest:
     min_score: float | None = None
     mmr: bool = False
     mmr_lambda: float = 0.5
+    filters: Filters | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,16 +535,17 @@ class ChunkSearch:
         """The request's k chunks, best first (see the module docstring for the modes)."""
         if request.k < 1:
             return []
+        scope = self.scope(request.tenant, request.filters)
         query_vector = _unit(request.vector)
         depth = max(self._tuning.candidates, request.k * (3 if request.mmr else 1))
         if request.mode is Mode.VECTOR:
-            ranked = await self.vector(request.tenant, query_vector, depth)
+            ranked = await self.vector(request.tenant, query_vector, depth, scope=scope)
         elif request.mode is Mode.TEXT:
-            ranked = await self.text(request.tenant, request.question, query_vector, depth)
+            ranked = await self.text(request.tenant, request.question, query_vector, depth, scope=scope)
         else:
             by_vector, by_text = await asyncio.gather(
-                self.vector(request.tenant, query_vector, depth),
-                self.text(request.tenant, request.question, query_vector, depth),
+                self.vector(request.tenant, query_vector, depth, scope=scope),
+                self.text(request.tenant, request.question, query_vector, depth, scope=scope),
             )
             ranked = fuse(
                 [(by_vector, self._tuning.vector_weight), (by_text, self._tuning.text_weight)],
@@ -337,12 +557,26 @@ class ChunkSearch:
             return mmr(ranked, query_vector, k=request.k, lambda_=request.mmr_lambda)
         return ranked[: request.k]
 
-    async def vector(self, tenant: str, vector: NDArray[np.float32], n: int) -> list[Match]:
-        """The n nearest chunks of a tenant; `score` is the cosine similarity."""
+    def scope(self, tenant: str, filters: Filters | None) -> FilterExpression:
+        """The tenant filter ANDed with the request's filters; the tenant part is built here, always.
+
+        Raises:
+            ValueError: A tenant outside the tenant pattern.
+            FilterError: Filters that do not fit the index schema.
+        """
+        scope = tenant_filter(tenant)
+        extra = self._layout.filter_expression(filters)
+        return scope if extra is None else scope & extra
+
+    async def vector(
+        self, tenant: str, vector: NDArray[np.float32], n: int, *, scope: FilterExpression | None = None
+    ) -> list[Match]:
+        """The n nearest chunks of a tenant (within ``scope``, default: the whole tenant); `score`
+        is the cosine similarity."""
         query = VectorQuery(
             vector=np.asarray(vector, dtype=np.float32).tobytes(),
             vector_field_name="embedding",
-            filter_expression=tenant_filter(tenant),
+            filter_expression=scope if scope is not None else tenant_filter(tenant),
             num_results=n,
             dtype="float32",
             ef_runtime=max(self._layout.hnsw_ef_runtime, n),
@@ -351,15 +585,24 @@ class ChunkSearch:
         result = await self._redis.ft(self._layout.name).search(query, query_params=query.params)
         return [_match(doc, vector, score=None) for doc in result.docs]
 
-    async def text(self, tenant: str, question: str, vector: NDArray[np.float32], n: int) -> list[Match]:
-        """The n best chunks of a tenant by BM25 over title and text; `score` is the BM25 score."""
+    async def text(
+        self,
+        tenant: str,
+        question: str,
+        vector: NDArray[np.float32],
+        n: int,
+        *,
+        scope: FilterExpression | None = None,
+    ) -> list[Match]:
+        """The n best chunks of a tenant (within ``scope``) by BM25 over title and text; `score` is
+        the BM25 score."""
         terms = query_terms(question)
         if not terms:
             return []
         # Terms are plain letters and digits and never stop words (see `query_terms`), so no
         # syntax from the user reaches the query; the tenant filter is built here.
         query = (
-            RedisQuery(text_clause(terms, tenant_filter(tenant)))
+            RedisQuery(text_clause(terms, scope if scope is not None else tenant_filter(tenant)))
             .scorer(self._tuning.scorer.value)
             .with_scores()
             .paging(0, n)

@@ -6,6 +6,9 @@ broker address), so a local stack, a test stack and the Helm chart all run the s
 Another message broker is a variant of a resources folder: `components/brokers/<broker>/X.yaml`
 is rendered in place of `components/X.yaml` (for Kafka, `pubsub.yaml`). Only the top level of a
 folder is read, here as by daprd's `--resources-path`, so the variants stay out of a default run.
+
+The address of an external service (the chat model's `HTTPEndpoint`) is set by copying the
+resource folders with `with_endpoint_urls` and running the stack on the copies.
 """
 
 from __future__ import annotations
@@ -77,3 +80,28 @@ def render(
     config_out = target / "config.yaml"
     config_out.write_text(yaml.safe_dump(conf, sort_keys=False))
     return out, config_out
+
+
+def with_endpoint_urls(sources: tuple[Path, ...], target: Path, urls: Mapping[str, str]) -> tuple[Path, ...]:
+    """Copies the top level of each resources folder to ``target/<folder name>``, with the
+    `spec.baseUrl` of the named HTTPEndpoints replaced.
+
+    Args:
+        urls: HTTPEndpoint name -> base URL (e.g. ``{"lore-llm": "http://127.0.0.1:8088"}``).
+
+    Returns:
+        The copied folders, in the order of ``sources`` (for `RunFile.resources_paths`).
+    """
+    copies = []
+    for source in sources:
+        copy = target / source.name
+        copy.mkdir(parents=True, exist_ok=True)
+        for path in sorted(source.glob("*.yaml")):
+            docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+            for doc in docs:
+                name = doc.get("metadata", {}).get("name")
+                if doc.get("kind") == "HTTPEndpoint" and name in urls:
+                    doc["spec"]["baseUrl"] = urls[name]
+            (copy / path.name).write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        copies.append(copy)
+    return tuple(copies)

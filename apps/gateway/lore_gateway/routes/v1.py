@@ -12,16 +12,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from lore_core.contracts import (
     DOCUMENT_ID_PATTERN,
     TENANT_PATTERN,
     Answer,
+    AnswerIn,
     DocumentDeleted,
     DocumentIn,
     DocumentStatus,
-    QuestionIn,
     Retrieved,
     RetrieveIn,
 )
@@ -83,10 +84,27 @@ async def delete_document(
     return await lore.delete(tenant, document_id)
 
 
-@router.post("/answers", openapi_extra=_json_body(QuestionIn))
-async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Answer:
-    """Answer a question from the indexed documents, with citations."""
-    question = parse_body(await request.body(), QuestionIn, max_bytes=settings.max_body_bytes)
+_ANSWER_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "An Answer; with `stream: true` Server-Sent Events: `token` {text} as the answer "
+        "is written, `citations` {citations}, `final` (the Answer); `error` {error, detail} when the "
+        "model or the stream failed (a degraded `final` follows when lore-query could still answer).",
+    }
+}
+
+
+@router.post("/answers", openapi_extra=_json_body(AnswerIn), response_model=Answer, responses=_ANSWER_STREAM)
+async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Any:
+    """Answer a question from the indexed documents, with citations; `stream: true` for SSE."""
+    question = parse_body(await request.body(), AnswerIn, max_bytes=settings.max_body_bytes)
+    if question.stream:
+        events = await lore.answer_stream(question)
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
     return await lore.answer(question)
 
 

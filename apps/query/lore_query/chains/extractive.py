@@ -96,6 +96,19 @@ def select_sentences(question: str, documents: list[Document], limit: int) -> li
     return chosen
 
 
+def citation(marker: int, document: Document) -> Citation:
+    """The citation `[marker]` of a retrieved chunk (metadata as `LoreRetriever` sets it)."""
+    return Citation(
+        marker=marker,
+        document_id=str(document.metadata["document_id"]),
+        title=str(document.metadata.get("title", "")),
+        source=document.metadata.get("source"),
+        chunk=int(document.metadata["chunk"]),
+        score=round(float(document.metadata["score"]), 4),
+        text=document.page_content,
+    )
+
+
 def compose_answer(question: str, documents: list[Document], limit: int) -> Answer:
     """Builds the answer text with `[n]` markers and the matching citations."""
     if not documents:
@@ -107,15 +120,7 @@ def compose_answer(question: str, documents: list[Document], limit: int) -> Answ
         marker = markers.setdefault(position, len(markers) + 1)
         parts.append(f"{sentence} [{marker}]")
     citations = [
-        Citation(
-            marker=marker,
-            document_id=str(documents[position].metadata["document_id"]),
-            title=str(documents[position].metadata.get("title", "")),
-            source=documents[position].metadata.get("source"),
-            chunk=int(documents[position].metadata["chunk"]),
-            score=round(float(documents[position].metadata["score"]), 4),
-            text=documents[position].page_content,
-        )
+        citation(marker, documents[position])
         for position, marker in sorted(markers.items(), key=lambda item: item[1])
     ]
     return Answer(answer=" ".join(parts) if parts else NO_ANSWER, citations=citations, mode="extractive")
@@ -127,6 +132,18 @@ def build_chain(
     """The chain's input is a `QuestionIn` as a dict: question, tenant, top_k, mode, min_score, mmr.
 
     An unset `min_score` means ``min_score`` (the server's evidence threshold).
+    """
+
+    def answer(inputs: dict[str, Any]) -> Answer:
+        return compose_answer(inputs["question"], inputs["documents"], sentences)
+
+    return retrieve_step(retrieval=retrieval, min_score=min_score) | RunnableLambda(answer)
+
+
+def retrieve_step(*, retrieval: Retrieval, min_score: float) -> Runnable[dict[str, Any], dict[str, Any]]:
+    """Adds `documents` (the retrieved chunks, best first) to the chain's input dict.
+
+    An unset `min_score` in the input means ``min_score`` (the server's evidence threshold).
     """
 
     async def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +158,4 @@ def build_chain(
         )
         return {**inputs, "documents": await retriever.ainvoke(inputs["question"])}
 
-    def answer(inputs: dict[str, Any]) -> Answer:
-        return compose_answer(inputs["question"], inputs["documents"], sentences)
-
-    return RunnableLambda(retrieve) | RunnableLambda(answer)
+    return RunnableLambda(retrieve)

@@ -2,22 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import StreamingResponse
 
-from lore_core.contracts import Answer, QuestionIn
+from lore_core.contracts import Answer, AnswerIn
+from lore_query.chains.rag import AnswerEvent, AnswerStream
 from lore_query.deps import ChainDep
 
 router = APIRouter()
 
 
-@router.post("/answers")
-async def answer(question: Annotated[QuestionIn, Body()], chain: ChainDep) -> Answer:
-    """Answer a question from the tenant's indexed documents, with citations.
+def get_stream(request: Request) -> AnswerStream:
+    return cast(AnswerStream, request.app.state.stream)
 
-    Every valid question is answered 200, also one without evidence (the answer says so), so
-    the caller's circuit breaker counts only real failures (5xx). A body that breaks `QuestionIn`
-    is answered 422 and counts as a failure: validate before invoking, as the gateway does.
+
+StreamDep = Annotated[AnswerStream, Depends(get_stream)]
+
+
+async def sse(events: AsyncIterator[AnswerEvent]) -> AsyncIterator[bytes]:
+    """Server-Sent Events framing: one `event:` and one single-line `data:` JSON per event."""
+    async for name, data in events:
+        yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+_STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "An Answer, or Server-Sent Events when `stream` is true.",
+    }
+}
+
+
+@router.post("/answers", response_model=Answer, responses=_STREAM_RESPONSE)
+async def answer(question: Annotated[AnswerIn, Body()], chain: ChainDep, stream: StreamDep) -> Any:
+    """Answer a question from the tenant's indexed documents, with citations (`stream`: as SSE).
+
+    Every valid question is answered 200, also one without evidence (the answer says so) or with
+    a failed model (a degraded extractive answer), so the caller's circuit breaker counts only
+    real failures (5xx). A body that breaks `AnswerIn` is answered 422 and counts as a failure:
+    validate before invoking, as the gateway does.
     """
-    return await chain.ainvoke(question.model_dump())
+    inputs = question.model_dump(exclude={"stream"})
+    if question.stream:
+        return StreamingResponse(
+            sse(stream(inputs)),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+    return await chain.ainvoke(inputs)
