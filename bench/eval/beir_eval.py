@@ -243,6 +243,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rrf", nargs=2, type=float, metavar=("VECTOR", "TEXT"), default=[1.0, 1.0])
     parser.add_argument("--rrf-k", type=int, default=Tuning().rrf_k)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--model-file",
+        default="model.onnx",
+        help="ONNX file in the model folder, e.g. model-int8.onnx (made by bench/embeddings.py)",
+    )
     args = parser.parse_args(argv)
     dataset = load(args.dataset, args.split, args.max_queries)
     tuning = Tuning(
@@ -261,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 tuning=tuning,
                 title_weight=args.title_weight,
                 k=args.k,
+                embeddings=MiniLMEmbeddings(model_file=args.model_file),
             )
         )
     metrics = list(next(iter(figures.values())))

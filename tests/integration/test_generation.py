@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
 
@@ -73,7 +74,7 @@ def lore(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector, fake: Fa
         {
             "ANSWER_PROVIDER": "openai",
             "LLM_MODEL": "fake-model",
-            "LLM_TIMEOUT_SECONDS": str(LLM_TIMEOUT + 0.5),
+            "LLM_TIMEOUT_SECONDS": str(LLM_TIMEOUT + 0.1),
         }
     )
     try:
@@ -92,8 +93,10 @@ def gateway(lore: Stack, fake: FakeOpenAI) -> Iterator[httpx.Client]:
     fake.reset()
     with httpx.Client(base_url=lore.url("lore-gateway"), timeout=60) as client:
         yield client
-    # A success closes the `llm` breaker's count of consecutive failures again, so each test
-    # starts from a closed breaker (the breaker test opens it last).
+        # A success resets the `llm` breaker's count of consecutive failures, so each test starts
+        # from a closed breaker with no failures counted (the breaker test opens it, last).
+        fake.reset()
+        client.post("/v1/answers", json=QUESTION)
     fake.reset()
 
 
@@ -188,7 +191,7 @@ def test_a_hung_model_degrades_within_the_timeout(gateway: httpx.Client, fake: F
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["degraded"] is True and answer["citations"]
-    # lore-query's client deadline (timeout + 0.5 s) ends the call even though daprd would retry
+    # lore-query's client deadline (timeout + 0.1 s) ends the call even though daprd would retry
     # the timed-out attempt; retrieval and the two sidecar hops add well under a second.
     assert elapsed < LLM_TIMEOUT + 2.0, elapsed
 
@@ -208,6 +211,65 @@ def test_a_stream_cut_by_the_timeout_ends_with_an_error_event(
     assert events[-1][2] < LLM_TIMEOUT + 2.0
 
 
+@pytest.fixture
+def sdk(lore: Stack, gateway: httpx.Client) -> Iterator[openai.OpenAI]:
+    # The gateway needs no key; the SDK insists on one.
+    with openai.OpenAI(base_url=f"{lore.url('lore-gateway')}/v1", api_key="unused", max_retries=0) as client:
+        yield client
+
+
+def test_the_openai_sdk_gets_an_answer_with_citations_in_the_extension(
+    sdk: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    fake.reply = "Deleted files are kept for 30 days [1]."
+    assert [m.id for m in sdk.models.list()] == ["lore"]
+    completion = sdk.chat.completions.create(
+        model="lore",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": QUESTION["question"]},
+        ],
+        extra_body={"lore": {"tenant": TENANT}},
+    )
+    assert completion.choices[0].message.content == fake.reply
+    assert completion.choices[0].finish_reason == "stop"
+    extension = (completion.model_extra or {})["lore"]
+    assert [c["document_id"] for c in extension["citations"]] == ["retention"]
+    assert extension["degraded"] is False
+
+
+def test_the_openai_sdk_streams_tokens_and_ends_with_the_citations(
+    sdk: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    fake.reply = "Deleted files are kept for 30 days [1]."
+    chunks = list(
+        sdk.chat.completions.create(
+            model="lore",
+            messages=[{"role": "user", "content": QUESTION["question"]}],
+            extra_body={"lore": {"tenant": TENANT}},
+            stream=True,
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == fake.reply
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    extension = (chunks[-1].model_extra or {})["lore"]
+    assert [c["document_id"] for c in extension["citations"]] == ["retention"]
+
+
+def test_the_openai_sdk_sees_openai_shaped_errors(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    assert missing.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as role:
+        sdk.chat.completions.create(
+            model="lore", messages=[{"role": "tool", "content": "x", "tool_call_id": "1"}]
+        )
+    assert role.value.code == "unsupported_role"
+    with pytest.raises(openai.UnprocessableEntityError):
+        sdk.chat.completions.create(model="lore", messages=[])
+
+
+# Last: it leaves the breaker open.
 def test_the_breaker_opens_and_answers_stay_degraded_without_calling_the_model(
     gateway: httpx.Client, fake: FakeOpenAI
 ) -> None:

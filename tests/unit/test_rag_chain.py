@@ -8,10 +8,12 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
 
+from lore_core.contracts import Answer
 from lore_core.search import Match, Mode
 from lore_query.chains.extractive import NO_ANSWER
-from lore_query.chains.rag import RagAnswers, cite
+from lore_query.chains.rag import RagAnswers, cite, stream_of
 from lore_query.retrieval import Retrieval
 
 
@@ -130,3 +132,13 @@ async def test_a_stream_without_evidence_never_calls_the_model(similarity: float
     events = [e async for e in _rag(_model(), [_match("far", "Unrelated.", similarity)]).stream(INPUTS)]
     assert [name for name, _ in events] == ["token", "citations", "final"]
     assert events[-1][1]["answer"] == NO_ANSWER
+
+
+async def test_a_one_piece_answer_streams_as_the_same_three_events() -> None:
+    chain: RunnableLambda[Any, Answer] = RunnableLambda(
+        lambda _: Answer(answer="Kept 30 days. [1]", citations=[], mode="extractive")
+    )
+    events = [e async for e in stream_of(chain)(INPUTS)]
+    assert [name for name, _ in events] == ["token", "citations", "final"]
+    assert events[0][1] == {"text": "Kept 30 days. [1]"}
+    assert events[-1][1]["mode"] == "extractive"

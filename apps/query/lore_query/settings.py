@@ -44,7 +44,7 @@ class Settings(IndexSettings):
     # deadline only bounds what the sidecar cannot: a retry after a timed-out attempt (policy.go
     # times out each attempt), so a hung model degrades after one timeout, not two.
     llm_timeout_seconds: float = Field(
-        default=15.5, gt=0, description="Client deadline of a model call, just over the `llm` timeout."
+        default=15.1, gt=0, description="Client deadline of a model call, just over the `llm` timeout."
     )
 
     def tuning(self) -> Tuning:

@@ -416,3 +416,35 @@ class Filters(_Strict):
         max_length=32,
         description="Conditions on metadata fields declared in the index schema (`INDEX_METADATA_FIELDS`).",
     )
+
+
+class ChatMessageIn(BaseModel):
+    """One message of an OpenAI-compatible chat request; unknown fields (`name`, ...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    content: str | list[Any] | None = None
+
+
+class LoreChatOptions(_Strict):
+    """Lore's extension of an OpenAI chat request (`"lore": {...}`, `extra_body` in the openai SDK)."""
+
+    tenant: str = Field(default="default", pattern=TENANT_PATTERN)
+    top_k: int = Field(default=4, ge=1, le=20)
+    mode: RetrievalMode | None = None
+
+
+class ChatCompletionIn(BaseModel):
+    """The body of the gateway's OpenAI-compatible `POST /v1/chat/completions`.
+
+    The question is the last `user` message. Sampling parameters an OpenAI client may send
+    (`temperature`, `max_tokens`, ...) are accepted and ignored: the server's settings apply.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
+    stream: bool = False
+    lore: LoreChatOptions = Field(default_factory=LoreChatOptions)

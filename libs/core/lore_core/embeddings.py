@@ -290,6 +290,7 @@ def build_embeddings(settings: EmbeddingSettings, api_key: str | None = None) ->
             settings.embedding_model_dir,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
+            model_file=settings.embedding_model_file,
         )
         if model.dimension != settings.embedding_dimension:
             raise ValueError(

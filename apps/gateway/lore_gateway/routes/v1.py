@@ -9,10 +9,14 @@ for that callee (see `lore_gateway.services`).
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from lore_core.contracts import (
@@ -20,13 +24,14 @@ from lore_core.contracts import (
     TENANT_PATTERN,
     Answer,
     AnswerIn,
+    ChatCompletionIn,
     DocumentDeleted,
     DocumentIn,
     DocumentStatus,
     Retrieved,
     RetrieveIn,
 )
-from lore_core.http import ApiError, parse_body
+from lore_core.http import ApiError, parse_body, validate
 from lore_gateway.deps import LoreDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
@@ -113,3 +118,109 @@ async def retrieve(request: Request, lore: LoreDep, settings: SettingsDep) -> Re
     """The best chunks for a question (no answer), with scores and the retrieval mode used."""
     body = parse_body(await request.body(), RetrieveIn, max_bytes=settings.max_body_bytes)
     return await lore.retrieve(body)
+
+
+# OpenAI-compatible answers: the official openai SDKs work against Lore unchanged. The one model is
+# Lore itself; the question is the last user message (earlier turns are not used yet); citations
+# travel in the extension field `lore` of the completion (and of the last chunk when streamed).
+# Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`.
+LORE_MODEL = "lore"
+_ROLES = frozenset({"system", "developer", "user", "assistant"})
+
+
+def _openai_error(status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "api_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
+
+
+def _chat_question(chat: ChatCompletionIn) -> AnswerIn:
+    """The last user message as Lore's question; raises `ApiError` for what Lore cannot serve."""
+    if chat.model != LORE_MODEL:
+        raise ApiError(404, "model_not_found", f"the model `{chat.model}` does not exist; use `{LORE_MODEL}`")
+    for message in chat.messages:
+        if message.role not in _ROLES:
+            raise ApiError(400, "unsupported_role", f"messages with role `{message.role}` are not supported")
+    users = [m for m in chat.messages if m.role == "user"]
+    if not users or not isinstance(users[-1].content, str):
+        raise ApiError(400, "unsupported_content", "the last user message must have text content")
+    return validate(
+        {"question": users[-1].content, **chat.lore.model_dump(exclude_none=True), "stream": chat.stream},
+        AnswerIn,
+    )
+
+
+def _chunk(ident: str, delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+    body = {
+        "id": ident,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": LORE_MODEL,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+
+async def _chat_chunks(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Lore's answer events as OpenAI `chat.completion.chunk`s, ending with `data: [DONE]`.
+
+    A stream Lore could not finish ends with an OpenAI error event instead of `[DONE]` (the openai
+    SDK raises on it), never with a silent end.
+    """
+    ident = f"chatcmpl-{uuid.uuid4().hex}"
+    yield _chunk(ident, {"role": "assistant", "content": ""}, None)
+    citations: list[Any] = []
+    async for block in events:
+        name, _, data = block.decode().partition("\ndata: ")
+        payload = json.loads(data)
+        if name == "event: token":
+            yield _chunk(ident, {"content": payload["text"]}, None)
+        elif name == "event: citations":
+            citations = payload["citations"]
+        elif name == "event: final":
+            lore = {k: payload[k] for k in ("mode", "degraded", "reason")} | {"citations": citations}
+            yield _chunk(ident, {}, "stop", lore=lore)
+            yield b"data: [DONE]\n\n"
+            return
+        elif name == "event: error" and payload.get("error") == "upstream_cut":
+            error = {"message": payload.get("detail"), "type": "api_error", "code": "upstream_cut"}
+            yield f"data: {json.dumps({'error': error})}\n\n".encode()
+            return
+
+
+@router.get("/models")
+async def models() -> dict[str, Any]:
+    """OpenAI-compatible list of models: Lore answers as the one model `lore`."""
+    return {
+        "object": "list",
+        "data": [{"id": LORE_MODEL, "object": "model", "created": 0, "owned_by": "lore"}],
+    }
+
+
+@router.post("/chat/completions", openapi_extra=_json_body(ChatCompletionIn), response_model=None)
+async def chat_completions(request: Request, lore: LoreDep, settings: SettingsDep) -> Any:
+    """OpenAI-compatible answer (streamed with `stream: true`); citations in the extension field `lore`."""
+    try:
+        chat = parse_body(await request.body(), ChatCompletionIn, max_bytes=settings.max_body_bytes)
+        question = _chat_question(chat)
+        if question.stream:
+            events = await lore.answer_stream(question)
+            return StreamingResponse(
+                _chat_chunks(events), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+            )
+        answer = await lore.answer(question)
+    except ApiError as exc:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return _openai_error(exc.status_code, exc.code, detail)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": LORE_MODEL,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "lore": answer.model_dump(mode="json", include={"citations", "mode", "degraded", "reason"}),
+    }
