@@ -45,6 +45,8 @@ class FakeOpenAI:
     delay: float = 0.5
     model: str = "fake-model"
     received: list[Received] = field(default_factory=list)
+    # Streams whose client went away before the last chunk (the server stopped generating).
+    abandoned_streams: int = 0
     port: int = field(default_factory=free_port)
     _server: uvicorn.Server | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
@@ -75,6 +77,7 @@ class FakeOpenAI:
     def reset(self, *, mode: Mode = "normal", reply: str | None = None) -> None:
         self.mode = mode
         self.received.clear()
+        self.abandoned_streams = 0
         if reply is not None:
             self.reply = reply
 
@@ -108,14 +111,20 @@ class FakeOpenAI:
             }
             return f"data: {json.dumps(body)}\n\n".encode()
 
-        yield chunk({"role": "assistant", "content": ""}, None)
-        words = self.reply.split(" ")
-        for i, word in enumerate(words):
-            if self.mode == "slow":
-                await asyncio.sleep(self.delay)
-            yield chunk({"content": word if i == 0 else f" {word}"}, None)
-        yield chunk({}, "stop")
-        yield b"data: [DONE]\n\n"
+        finished = False
+        try:
+            yield chunk({"role": "assistant", "content": ""}, None)
+            words = self.reply.split(" ")
+            for i, word in enumerate(words):
+                if self.mode == "slow":
+                    await asyncio.sleep(self.delay)
+                yield chunk({"content": word if i == 0 else f" {word}"}, None)
+            yield chunk({}, "stop")
+            yield b"data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished:
+                self.abandoned_streams += 1
 
     def _app(self) -> FastAPI:
         app = FastAPI()

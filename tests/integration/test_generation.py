@@ -211,6 +211,24 @@ def test_a_stream_cut_by_the_timeout_ends_with_an_error_event(
     assert events[-1][2] < LLM_TIMEOUT + 2.0
 
 
+def test_a_client_that_disconnects_mid_stream_stops_the_generation(
+    gateway: httpx.Client, fake: FakeOpenAI
+) -> None:
+    fake.mode = "slow"
+    fake.delay = 0.2
+    fake.reply = " ".join(["word"] * 30)  # 6 s of streaming; the `llm` timeout would cut it at 3 s
+    start = time.monotonic()
+    with gateway.stream("POST", "/v1/answers", json={**QUESTION, "stream": True}) as response:
+        assert next(response.iter_lines()) == "event: token"
+    # Closing the connection propagates: gateway -> its sidecar -> lore-query's sidecar ->
+    # lore-query -> its sidecar -> the model server, which sees its client go away.
+    deadline = time.monotonic() + 5
+    while fake.abandoned_streams == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.abandoned_streams == 1
+    assert time.monotonic() - start < LLM_TIMEOUT - 0.5, "stopped by the timeout, not by the disconnect"
+
+
 @pytest.fixture
 def sdk(lore: Stack, gateway: httpx.Client) -> Iterator[openai.OpenAI]:
     # The gateway needs no key; the SDK insists on one.
