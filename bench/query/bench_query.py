@@ -45,7 +45,16 @@ from redisvl.query import VectorQuery
 
 from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.index import redis_client
-from lore_core.search import ChunkSearch, IndexLayout, Mode, SearchRequest, ensure_index, tenant_filter
+from lore_core.search import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    ChunkSearch,
+    IndexLayout,
+    Mode,
+    SearchRequest,
+    ensure_index,
+    tenant_filter,
+)
 from lore_stack.redis_server import RedisServer
 from lore_stack.stack import free_port
 
@@ -287,9 +296,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--centres", type=int, default=2000, help="real embeddings the corpus scatters around"
     )
-    parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construction", type=int, default=200)
-    parser.add_argument("--ef-runtime", type=int, nargs="+", default=[10, 20, 40, 64, 100, 200])
+    parser.add_argument("--m", type=int, default=HNSW_M)
+    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
+    parser.add_argument("--ef-runtime", type=int, nargs="+", default=[10, 20, 40, 64, 100, 200, 300, 400])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per mode and concurrency")
     parser.add_argument("--modes", nargs="+", default=[m.value for m in Mode])

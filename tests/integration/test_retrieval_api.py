@@ -144,6 +144,12 @@ def test_filters_narrow_retrieval_within_the_tenant(
         assert response.status_code == 200, response.text
         found = {c["document_id"] for c in response.json()["chunks"]}
         assert found == expected or (mode == "text" and found <= expected), (mode, found)
+    answer = gateway.post(
+        "/v1/answers",
+        json={"question": "Northwind manual", "tenant": "retrieve-a", "mode": "vector", "filters": filters},
+    )
+    assert answer.status_code == 200, answer.text
+    assert {c["document_id"] for c in answer.json()["citations"]} <= expected
 
 
 @pytest.mark.parametrize(
@@ -161,9 +167,8 @@ def test_filters_narrow_retrieval_within_the_tenant(
 def test_bad_filters_are_422_naming_the_field(
     gateway: httpx.Client, filters: dict[str, object], field: str
 ) -> None:
-    response = gateway.post(
-        "/v1/retrieve", json={"question": "ok", "tenant": "retrieve-a", "filters": filters}
-    )
-    assert response.status_code == 422, response.text
-    assert response.json()["error"] == "invalid_request"
-    assert [problem["field"] for problem in response.json()["detail"]] == [field]
+    for path in ("/v1/retrieve", "/v1/answers"):
+        response = gateway.post(path, json={"question": "ok", "tenant": "retrieve-a", "filters": filters})
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"] == "invalid_request"
+        assert [problem["field"] for problem in response.json()["detail"]] == [field]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -11,12 +10,13 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from uvicorn.config import LOGGING_CONFIG
 
 from lore_core.dapr import Sidecar
 from lore_core.http import AppTokenMiddleware, install_error_handlers
 from lore_core.index import VectorIndex, redis_client
 from lore_core.settings import CommonSettings, IndexSettings
-from lore_core.telemetry import instrument, tracer_provider
+from lore_core.telemetry import configure_logging, instrument, tracer_provider
 
 Check = Callable[[], Awaitable[bool]]
 Startup = Callable[[FastAPI, Sidecar], AbstractAsyncContextManager[None]]
@@ -149,7 +149,14 @@ def service_app(
 
 def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1") -> None:
     """Runs ``app`` with uvicorn on `settings.app_port` (loopback: only the sidecar calls it)."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        app, host=host, port=settings.app_port, log_level=settings.log_level.lower(), access_log=False
+        app,
+        host=host,
+        port=settings.app_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        # uvicorn's own logging config gives its loggers text handlers; without it their records
+        # reach the root handler and come out as JSON like every other line.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )

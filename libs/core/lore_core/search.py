@@ -165,6 +165,14 @@ def query_terms(text: str) -> list[str]:
     return terms
 
 
+# HNSW parameters, measured by bench/query on 100,000 chunks (README "Retrieval quality"): with
+# M=16 and EF_CONSTRUCTION=200, EF_RUNTIME=300 is the smallest tried that reaches recall@10 >= 0.98
+# against exact search (64: 0.891, 200: 0.974, 300: 0.984, 400: 0.991).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_RUNTIME = 300
+
+
 class FieldKind(StrEnum):
     TAG = "tag"
     NUMERIC = "numeric"
@@ -280,9 +288,9 @@ class IndexOptions:
     """
 
     metadata: tuple[MetadataField, ...] = (MetadataField(COLLECTION, FieldKind.TAG),)
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 200
-    hnsw_ef_runtime: int = 64
+    hnsw_m: int = HNSW_M
+    hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION
+    hnsw_ef_runtime: int = HNSW_EF_RUNTIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,9 +312,9 @@ class IndexLayout:
     prefix: str
     dimension: int
     title_weight: float = 2.0
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 200
-    hnsw_ef_runtime: int = 64
+    hnsw_m: int = HNSW_M
+    hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION
+    hnsw_ef_runtime: int = HNSW_EF_RUNTIME
     metadata: tuple[MetadataField, ...] = (MetadataField(COLLECTION, FieldKind.TAG),)
 
     @classmethod

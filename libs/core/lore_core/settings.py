@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lore_core.search import IndexOptions, parse_metadata_fields
+from lore_core.search import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_RUNTIME,
+    HNSW_M,
+    IndexOptions,
+    parse_metadata_fields,
+)
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "placeholder", "todo", "xxx"}
 
@@ -43,6 +49,9 @@ class CommonSettings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = None
     log_level: str = "INFO"
+    # `json`: one JSON object per line with the current trace and span ids, for a log pipeline
+    # that joins logs to traces; `text` stays readable in a terminal.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("dapr_api_token", "app_api_token")
     @classmethod
@@ -72,10 +81,11 @@ class IndexSettings(CommonSettings):
     # Filterable document metadata, one schema for ingest and query: `name:tag` or `name:numeric`
     # pairs, comma-separated (`collection` is always a tag). A change rebuilds the index definition.
     index_metadata_fields: str = ""
-    # HNSW parameters of the vector field (bench/query measured recall against exact search).
-    index_hnsw_m: int = Field(default=16, ge=2, le=512)
-    index_hnsw_ef_construction: int = Field(default=200, ge=1, le=4096)
-    index_hnsw_ef_runtime: int = Field(default=64, ge=1, le=4096)
+    # HNSW parameters of the vector field; the defaults reach recall@10 0.984 against exact search
+    # on 100,000 chunks (bench/query, README "Retrieval quality").
+    index_hnsw_m: int = Field(default=HNSW_M, ge=2, le=512)
+    index_hnsw_ef_construction: int = Field(default=HNSW_EF_CONSTRUCTION, ge=1, le=4096)
+    index_hnsw_ef_runtime: int = Field(default=HNSW_EF_RUNTIME, ge=1, le=4096)
 
     @field_validator("index_metadata_fields")
     @classmethod

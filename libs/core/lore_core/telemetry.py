@@ -3,15 +3,21 @@
 Traces: FastAPI server spans continue an incoming W3C `traceparent`; the sidecar client is
 instrumented too, so the context travels gateway -> daprd -> daprd -> query and one question is
 one trace. Spans are exported over OTLP/HTTP only when an endpoint is configured.
+
+Logs: plain text by default; with `LOG_FORMAT=json` one JSON object per line carrying the ids of
+the span current when the record was made, so a log line leads to its trace.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -26,8 +32,45 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 _UNTRACED = "healthz,readyz,metrics"
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class TraceJsonFormatter(JsonFormatter):
+    """One JSON object per record: `time` (ISO 8601, UTC), `level`, `logger`, `message`, any
+    `extra` fields, and `trace_id`/`span_id` (W3C hex) when a valid span is current."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "{levelname}{name}{message}",
+            style="{",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+            # uvicorn adds `color_message`, the message again with terminal colour codes.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        # Formatting runs in the thread that logged (StreamHandler), so the current span is the
+        # one the record belongs to.
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            log_data["trace_id"] = trace.format_trace_id(context.trace_id)
+            log_data["span_id"] = trace.format_span_id(context.span_id)
+
+
+def configure_logging(level: str, log_format: Literal["text", "json"]) -> None:
+    """Sets the root logger's one handler to stderr in ``log_format`` at ``level``."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(TraceJsonFormatter() if log_format == "json" else logging.Formatter(_TEXT_FORMAT))
+    # force: replace handlers installed earlier (an import, a test runner) rather than doubling lines.
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvider:

@@ -155,6 +155,7 @@ def retrieve_step(*, retrieval: Retrieval, min_score: float) -> Runnable[dict[st
             mode=inputs.get("mode"),
             min_score=min_score if threshold is None else threshold,
             mmr=bool(inputs.get("mmr", False)),
+            filters=inputs.get("filters"),
         )
         return {**inputs, "documents": await retriever.ainvoke(inputs["question"])}
 

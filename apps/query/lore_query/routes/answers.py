@@ -9,9 +9,10 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from lore_core.contracts import Answer, AnswerIn
+from lore_core.contracts import Answer, AnswerIn, Refusal
+from lore_core.search import FilterError
 from lore_query.chains.rag import AnswerEvent, AnswerStream
-from lore_query.deps import ChainDep
+from lore_query.deps import ChainDep, RetrievalDep
 
 router = APIRouter()
 
@@ -37,8 +38,10 @@ _STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/answers", response_model=Answer, responses=_STREAM_RESPONSE)
-async def answer(question: Annotated[AnswerIn, Body()], chain: ChainDep, stream: StreamDep) -> Any:
+@router.post("/answers", response_model=Answer | Refusal, responses=_STREAM_RESPONSE)
+async def answer(
+    question: Annotated[AnswerIn, Body()], chain: ChainDep, stream: StreamDep, retrieval: RetrievalDep
+) -> Any:
     """Answer a question from the tenant's indexed documents, with citations (`stream`: as SSE).
 
     Every valid question is answered 200, also one without evidence (the answer says so) or with
@@ -46,6 +49,13 @@ async def answer(question: Annotated[AnswerIn, Body()], chain: ChainDep, stream:
     real failures (5xx). A body that breaks `AnswerIn` is answered 422 and counts as a failure:
     validate before invoking, as the gateway does.
     """
+    try:
+        # Only lore-query knows the index schema: filters that do not fit it are refused here,
+        # before any stream starts, as a 200 `Refusal` (see lore_ingest.routes.documents).
+        retrieval.check_filters(question.filters)
+    except FilterError as exc:
+        problems = [{"field": field, "problem": problem} for field, problem in exc.problems]
+        return Refusal(error="invalid_request", detail=problems, status=422)
     inputs = question.model_dump(exclude={"stream"})
     if question.stream:
         return StreamingResponse(
