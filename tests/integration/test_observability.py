@@ -140,6 +140,21 @@ def test_dashboard_selects_its_prometheus_datasource_through_a_variable() -> Non
             assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
 
 
+def test_alert_rules_are_complete_and_every_expression_parses() -> None:
+    rules = [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+    assert {rule["alert"] for rule in rules} >= {
+        "LoreIngestionLagGrowing",
+        "LoreDeadLetters",
+        "LoreCircuitBreakerOpen",
+        "LoreHighServerErrorRatio",
+    }
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+    # Parsing every panel and rule expression happens here too, without a stack.
+    assert _referenced()
+
+
 def test_every_metric_in_dashboard_and_alerts_is_exported_by_the_stack(stack: Stack) -> None:
     referenced = _referenced()
     _drive_traffic(stack)
