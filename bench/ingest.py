@@ -25,7 +25,9 @@ import argparse
 import dataclasses
 import json
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -83,12 +85,27 @@ def indexed_count(client: redis.Redis, tenant: str) -> int:
 
 
 def wait_indexed(client: redis.Redis, tenant: str, expected: int, timeout: float = 1800) -> float:
+    """Waits until ``expected`` statuses of ``tenant`` are `indexed`; returns the time it saw that.
+
+    Each poll scans every status record: call it after `wait_metric`, which waits cheaply on one
+    counter, so that the scans do not load the machine while the work being measured runs.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if indexed_count(client, tenant) >= expected:
             return time.monotonic()
         time.sleep(0.5)
     raise TimeoutError(f"{tenant}: not all {expected} documents indexed in {timeout}s")
+
+
+def wait_metric(base: str, target: float, timeout: float = 1800) -> None:
+    """Waits until lore-ingest has counted ``target`` indexed documents (its /metrics)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metric(base, "lore_ingest_documents_total", 'outcome="indexed"') >= target:
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"lore-ingest did not count {target} indexed documents in {timeout}s")
 
 
 def post_all(url: str, docs: list[dict[str, Any]], publish: Callable[[dict[str, Any]], int]) -> None:
@@ -141,6 +158,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20, help="synchronous one-page documents per phase")
     parser.add_argument("--daprd", default=str(ROOT / ".cache" / "dapr" / "bin" / "daprd"))
     args = parser.parse_args()
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the stack below is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     clean = corpus("bench-clean", args.docs, seed=1)
     chunks = chunks_of(clean)
@@ -195,8 +214,10 @@ def run(
     redelivered_before = metric(ingest, "lore_ingest_documents_total", 'outcome="unchanged"') + metric(
         ingest, "lore_ingest_documents_total", 'outcome="stale"'
     )
+    indexed_before = metric(ingest, "lore_ingest_documents_total", 'outcome="indexed"')
     started = time.monotonic()
     post_all(gateway, clean, queue)
+    wait_metric(ingest, indexed_before + len(clean))
     done = wait_indexed(client, "bench-clean", len(clean))
     e2e = len(chunks) / (done - started)
     redelivered = (
@@ -218,8 +239,10 @@ def run(
     mixed: list[dict[str, Any]] = [*valid, *invalid]
     random.Random(3).shuffle(mixed)
     letters_before = client.xlen(TOPICS.dead_letter_topic) if client.exists(TOPICS.dead_letter_topic) else 0
+    indexed_before = metric(ingest, "lore_ingest_documents_total", 'outcome="indexed"')
     started = time.monotonic()
     post_all(gateway, mixed, publish)
+    wait_metric(ingest, indexed_before + len(valid))
     done = wait_indexed(client, "bench-flood", len(valid))
     flood = len(chunks_of(valid)) / (done - started)
     deadline = time.monotonic() + 120
