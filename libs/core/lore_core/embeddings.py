@@ -145,6 +145,10 @@ class MiniLMEmbeddings(Embeddings):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Fuses attention, LayerNorm and GELU subgraphs into single kernels.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: in lore-ingest the model shares two cores
+        # with the event loop, the sidecar and Redis, and spinning threads take CPU from them
+        # between batches (onnxruntime's session option `session.intra_op.allow_spinning`).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(directory / model_file), sess_options=options, providers=["CPUExecutionProvider"]
         )
