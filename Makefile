@@ -15,7 +15,7 @@ PY := .venv/bin/python
 MODEL := .cache/models/all-minilm-l6-v2/model.onnx
 PYTEST_ARGS ?=
 
-.PHONY: help install model dapr secrets run lint test test-unit test-integration kafka bench redis-start redis-stop clean
+.PHONY: help install model dapr secrets run lint test test-unit test-integration kafka bench redis-start redis-stop clean kube test-chart chart-docs contracts
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ run: install dapr secrets ## start Redis, the three apps and their sidecars; ing
 lint: install ## ruff (lint + format check) and mypy --strict
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy apps libs tools tests bench
+	.venv/bin/mypy apps libs tools tests bench scripts/export-contracts.py
 
 test-unit: install ## unit tests (no network, no sidecar)
 	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
@@ -65,7 +65,20 @@ test-unit: install ## unit tests (no network, no sidecar)
 test-integration: install dapr kafka secrets ## integration and e2e tests (real daprd sidecars, real Redis and Kafka)
 	DAPRD=$(abspath $(DAPRD)) .venv/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-test: lint test-unit test-integration ## everything CI runs: lint, types, unit, integration, e2e
+kube: ## build kube-apiserver, helm and helm-unittest for the chart tests (cached in .cache/k8s/bin)
+	scripts/build-k8s.sh
+
+test-chart: install kube ## chart tests: helm lint/template, schema, CRD and kubernetes-validate, helm-unittest, a real API server
+	.venv/bin/pytest tests/chart $(PYTEST_ARGS)
+
+contracts: install ## regenerate contracts/ (JSON Schemas, AsyncAPI 3, OpenAPI) from the code
+	$(PY) scripts/export-contracts.py
+
+chart-docs: install ## regenerate charts/lore/values.schema.json and the README's parameters table
+	$(PY) scripts/chart-schema.py
+	$(PY) scripts/chart-readme.py charts/lore
+
+test: lint test-unit test-chart test-integration ## everything CI runs: lint, types, unit, chart, integration, e2e
 
 bench: install dapr ## benchmarks (ratios against a baseline measured in the same run)
 	$(PY) bench/embeddings.py

@@ -19,6 +19,7 @@ import pytest
 
 from lore_stack import runfile
 from lore_stack.stack import Stack, free_port
+from tests.integration.helpers import gateway_auth
 from tests.otlp import OtlpCollector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,12 @@ def new_stack(
         daprd=daprd,
         secrets_file=run_dir / "secrets.json",
         redis_port=free_port(),
-        env={"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "LOG_LEVEL": "INFO"},
+        env={
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+            "LOG_LEVEL": "INFO",
+            # Per-key limits are tested by test_auth.py; the other suites send bursts on purpose.
+            "RATE_LIMIT": "",
+        },
         broker=broker,
         kafka_port=free_port(),
     )
@@ -90,9 +96,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         if lore.kafka is not None:
             terminalreporter.write_sep("-", str(lore.kafka.log))
             terminalreporter.write_line(lore.kafka.tail(25))
+        if lore.control_plane is not None:
+            for proc in (lore.control_plane.placement, lore.control_plane.scheduler):
+                terminalreporter.write_sep("-", str(proc.log))
+                terminalreporter.write_line(proc.tail(25))
 
 
 @pytest.fixture(scope="session")
 def gateway(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url("lore-gateway"), timeout=60) as client:
+    # Authenticated as a holder of the key of whichever tenant each request names.
+    with httpx.Client(
+        base_url=stack.url("lore-gateway"),
+        timeout=60,
+        auth=gateway_auth(stack),
+    ) as client:
         yield client

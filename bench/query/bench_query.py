@@ -52,6 +52,7 @@ from lore_core.search import (
     IndexLayout,
     Mode,
     SearchRequest,
+    Tuning,
     ensure_index,
     tenant_filter,
 )
@@ -235,6 +236,18 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
+# Vector-mode variants timed next to `ChunkSearch.run`'s own read path, in the same run:
+# `before` is the read path this benchmark first measured (a KNN of `candidates`=40 with every
+# chunk's vector returned, cut to k by the caller); the policies force RediSearch's choice between
+# walking the HNSW graph (`BATCHES`) and brute force over the tenant's chunks (`ADHOC_BF`).
+VECTOR_VARIANTS: dict[str, Tuning | None] = {
+    "vector (before: 40 + vectors)": None,
+    "vector": Tuning(),
+    "vector BATCHES": Tuning(hybrid_policy="BATCHES"),
+    "vector ADHOC_BF": Tuning(hybrid_policy="ADHOC_BF"),
+}
+
+
 async def latency(
     url: str,
     layout: IndexLayout,
@@ -243,9 +256,11 @@ async def latency(
     vectors: NDArray[np.float32],
     concurrency: int,
     total: int,
+    tuning: Tuning | None = Tuning(),  # noqa: B008 (frozen dataclass)
 ) -> dict[str, float]:
+    """Latency of `ChunkSearch.run` (k=10); with ``tuning`` None, of the `before` read path."""
     client = redis_client(url, None)
-    search = ChunkSearch(client, layout)
+    search = ChunkSearch(client, layout, tuning)
     samples: list[float] = []
     counter = iter(range(0))
 
@@ -254,7 +269,10 @@ async def latency(
             q = n % len(questions)
             request = SearchRequest(tenant=TENANT, question=questions[q], vector=vectors[q], mode=mode, k=10)
             started = time.perf_counter()
-            await search.run(request)
+            if tuning is None:
+                (await search.vector(TENANT, vectors[q], Tuning().candidates))[: request.k]
+            else:
+                await search.run(request)
             samples.append(time.perf_counter() - started)
 
     try:
@@ -380,16 +398,31 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             figures["latency"] = {}
             print("latency of ChunkSearch.run (k=10, question pre-embedded):")
-            print(f"{'mode':<8}{'conc':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'qps':>10}")
+            print(
+                f"{'mode':<30}{'conc':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'qps':>10}"
+                f"{'p95 gain vs before':>20}"
+            )
+            rows: list[tuple[str, Mode, Tuning | None]] = []
             for mode in (Mode(m) for m in args.modes):
-                for concurrency in args.concurrency:
+                if mode is Mode.VECTOR:
+                    rows += [(name, mode, tuning) for name, tuning in VECTOR_VARIANTS.items()]
+                else:
+                    rows.append((mode.value, mode, Tuning()))
+            for concurrency in args.concurrency:
+                baseline: float | None = None
+                for name, mode, tuning in rows:
                     stats = asyncio.run(
-                        latency(url, layout, mode, questions, query_vectors, concurrency, args.requests)
+                        latency(
+                            url, layout, mode, questions, query_vectors, concurrency, args.requests, tuning
+                        )
                     )
-                    figures["latency"][f"{mode.value}@{concurrency}"] = stats
+                    if tuning is None:
+                        baseline = stats["p95_ms"]
+                    ratio = f"{baseline / stats['p95_ms']:>9.1f}x" if baseline and tuning is not None else ""
+                    figures["latency"][f"{name}@{concurrency}"] = stats
                     print(
-                        f"{mode.value:<8}{concurrency:>6}{stats['p50_ms']:>10.2f}{stats['p95_ms']:>10.2f}"
-                        f"{stats['p99_ms']:>10.2f}{stats['qps']:>10.0f}"
+                        f"{name:<30}{concurrency:>6}{stats['p50_ms']:>10.2f}{stats['p95_ms']:>10.2f}"
+                        f"{stats['p99_ms']:>10.2f}{stats['qps']:>10.0f}{ratio}"
                     )
             client.close()
         finally:

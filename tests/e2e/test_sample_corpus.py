@@ -18,11 +18,11 @@ CORPUS = Path(__file__).resolve().parents[2] / "samples" / "corpus"
 
 def test_sample_question_is_answered_with_the_retention_citation(stack: Stack, gateway: httpx.Client) -> None:
     url = stack.url("lore-gateway")
-    statuses = demo.ingest_corpus(url, CORPUS)
+    statuses = demo.ingest_corpus(url, CORPUS, stack.secrets["lore-admin-key"])
     assert {s["document_id"] for s in statuses} == {"retention", "support", "security"}
     assert all(s["state"] == "indexed" and s["chunks"] >= 1 for s in statuses)
 
-    answer = demo.ask(url, SAMPLE_QUESTION)
+    answer = demo.ask(url, SAMPLE_QUESTION, stack.secrets["lore-admin-key"])
     assert answer["citations"], answer
     assert answer["citations"][0]["document_id"] == "retention"
     assert "30 days" in answer["answer"]
@@ -35,8 +35,8 @@ def test_sample_question_is_answered_with_the_retention_citation(stack: Stack, g
 
 def test_reingesting_the_corpus_changes_nothing(stack: Stack) -> None:
     url = stack.url("lore-gateway")
-    first = demo.ingest_corpus(url, CORPUS)
-    second = demo.ingest_corpus(url, CORPUS)
+    first = demo.ingest_corpus(url, CORPUS, stack.secrets["lore-admin-key"])
+    second = demo.ingest_corpus(url, CORPUS, stack.secrets["lore-admin-key"])
     assert [s["chunks"] for s in first] == [s["chunks"] for s in second]
 
 

@@ -17,6 +17,7 @@ import redis
 
 from lore_core.settings import IndexSettings, TopicSettings
 from lore_stack.stack import Stack
+from tests.tenant_keys import TenantKeys
 
 T = TypeVar("T")
 
@@ -97,3 +98,18 @@ def drained(stack: Stack, topic: str = TOPICS.ingest_topic) -> bool:
     groups: list[dict[str, Any]] = redis_of(stack).xinfo_groups(topic)
     group = next((g for g in groups if g["name"] in (INGEST_GROUP, INGEST_GROUP.encode())), None)
     return group is not None and group["lag"] == 0 and group["pending"] == 0
+
+
+_AUTH: dict[int, TenantKeys] = {}
+
+
+def gateway_auth(stack: Stack) -> TenantKeys:
+    """Signs gateway requests with a key of the tenant each names (one key per tenant and stack)."""
+    if id(stack) not in _AUTH:
+        _AUTH[id(stack)] = TenantKeys(stack.url("lore-gateway"), stack.secrets["lore-admin-key"])
+    return _AUTH[id(stack)]
+
+
+def gateway_client(stack: Stack, *, timeout: float = 60) -> httpx.Client:
+    """An HTTP client for the gateway of ``stack``, authenticated per tenant (`gateway_auth`)."""
+    return httpx.Client(base_url=stack.url("lore-gateway"), timeout=timeout, auth=gateway_auth(stack))

@@ -20,11 +20,12 @@ import openai
 import pytest
 import yaml
 
-from lore_query.chains.prompts import SYSTEM
+from lore_query.chains.prompts import CONDENSE_SYSTEM, SYSTEM
 from lore_stack import resources
 from lore_stack.stack import Stack
 from tests.conftest import new_stack
 from tests.fakes.openai_server import FakeOpenAI
+from tests.integration.helpers import gateway_auth, gateway_client
 from tests.otlp import OtlpCollector
 
 pytestmark = pytest.mark.integration
@@ -79,7 +80,7 @@ def lore(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector, fake: Fa
     )
     try:
         stack.start(timeout=180)
-        with httpx.Client(base_url=stack.url("lore-gateway"), timeout=60) as gateway:
+        with gateway_client(stack) as gateway:
             for doc in DOCS:
                 response = gateway.post("/v1/documents", json=doc)
                 assert response.status_code == 200, response.text
@@ -91,7 +92,7 @@ def lore(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector, fake: Fa
 @pytest.fixture
 def gateway(lore: Stack, fake: FakeOpenAI) -> Iterator[httpx.Client]:
     fake.reset()
-    with httpx.Client(base_url=lore.url("lore-gateway"), timeout=60) as client:
+    with gateway_client(lore) as client:
         yield client
         # A success resets the `llm` breaker's count of consecutive failures, so each test starts
         # from a closed breaker with no failures counted (the breaker test opens it, last).
@@ -130,6 +131,28 @@ def test_generated_answer_cites_the_retrieved_chunk(gateway: httpx.Client, fake:
     # The key comes from the secret store through the HTTPEndpoint; the sidecar's token stays home.
     assert call.headers["authorization"] == LLM_KEY
     assert "dapr-api-token" not in call.headers
+
+
+def test_a_follow_up_is_rewritten_by_the_model_with_the_sessions_turns(
+    gateway: httpx.Client, fake: FakeOpenAI
+) -> None:
+    session = f"s-{time.monotonic_ns()}"
+    first = gateway.post("/v1/answers", json={**QUESTION, "session_id": session})
+    assert first.status_code == 200, first.text
+    assert len(fake.received) == 1  # no history yet: no rewrite call
+    fake.reset(reply="How long are deleted files kept?")
+    follow = gateway.post("/v1/answers", json={**QUESTION, "question": "And then?", "session_id": session})
+    assert follow.status_code == 200, follow.text
+    rewrite, answer = fake.received
+    messages = rewrite.body["messages"]
+    assert messages[0] == {"role": "system", "content": CONDENSE_SYSTEM}
+    assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == QUESTION["question"]
+    assert messages[2]["content"] == first.json()["answer"]
+    assert messages[3]["content"] == "And then?"
+    # Retrieval and the answer prompt use the rewritten question.
+    assert follow.json()["question"] == "How long are deleted files kept?"
+    assert "Question: How long are deleted files kept?" in answer.body["messages"][-1]["content"]
 
 
 def test_no_evidence_is_answered_without_calling_the_model(gateway: httpx.Client, fake: FakeOpenAI) -> None:
@@ -231,8 +254,8 @@ def test_a_client_that_disconnects_mid_stream_stops_the_generation(
 
 @pytest.fixture
 def sdk(lore: Stack, gateway: httpx.Client) -> Iterator[openai.OpenAI]:
-    # The gateway needs no key; the SDK insists on one.
-    with openai.OpenAI(base_url=f"{lore.url('lore-gateway')}/v1", api_key="unused", max_retries=0) as client:
+    key = gateway_auth(lore).key(TENANT)
+    with openai.OpenAI(base_url=f"{lore.url('lore-gateway')}/v1", api_key=key, max_retries=0) as client:
         yield client
 
 
@@ -254,6 +277,30 @@ def test_the_openai_sdk_gets_an_answer_with_citations_in_the_extension(
     extension = (completion.model_extra or {})["lore"]
     assert [c["document_id"] for c in extension["citations"]] == ["retention"]
     assert extension["degraded"] is False
+
+
+def test_the_openai_sdks_earlier_messages_make_the_follow_up_standalone(
+    sdk: openai.OpenAI, fake: FakeOpenAI
+) -> None:
+    fake.reply = "How long are deleted files kept?"
+    sdk.chat.completions.create(
+        model="lore",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": QUESTION["question"]},
+            {"role": "assistant", "content": "30 days [1]."},
+            {"role": "user", "content": "And then?"},
+        ],
+        extra_body={"lore": {"tenant": TENANT}},
+    )
+    rewrite, answer = fake.received
+    assert rewrite.body["messages"] == [
+        {"role": "system", "content": CONDENSE_SYSTEM},
+        {"role": "user", "content": QUESTION["question"]},
+        {"role": "assistant", "content": "30 days [1]."},
+        {"role": "user", "content": "And then?"},
+    ]
+    assert "Question: How long are deleted files kept?" in answer.body["messages"][-1]["content"]
 
 
 def test_the_openai_sdk_streams_tokens_and_ends_with_the_citations(

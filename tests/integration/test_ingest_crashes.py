@@ -33,6 +33,7 @@ from tests.integration.helpers import (
     TOPICS,
     chunk_keys,
     eventually,
+    gateway_auth,
     manifest,
     pending,
     sidecar,
@@ -119,9 +120,10 @@ def _documents(tenant: str, count: int) -> list[dict[str, Any]]:
 def _publish(stack: Stack, docs: list[dict[str, Any]]) -> None:
     """Queues every document through the gateway (`accepted` first, then the event)."""
     url = f"{stack.url('lore-gateway')}/v1/documents"
+    auth = gateway_auth(stack)
 
     def one(doc: dict[str, Any]) -> int:
-        return httpx.post(url, params={"wait": "false"}, json=doc, timeout=60).status_code
+        return httpx.post(url, params={"wait": "false"}, json=doc, timeout=60, auth=auth).status_code
 
     with ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(one, docs))

@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -23,7 +22,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from lore_stack import kafka, resources, runfile
 from lore_stack.stack import Stack
 from tests.conftest import ROOT, new_stack
-from tests.integration.helpers import INGEST_APP, TOPICS, chunk_keys, eventually, sidecar
+from tests.integration.helpers import (
+    INGEST_APP,
+    TOPICS,
+    chunk_keys,
+    eventually,
+    gateway_client,
+    sidecar,
+)
 from tests.otlp import OtlpCollector
 
 TOPIC = TOPICS.ingest_topic
@@ -63,7 +69,8 @@ def _wait_for_live_subscription(stack: Stack) -> None:
 
 
 def _status(stack: Stack, tenant: str, document_id: str, state: str) -> dict[str, Any] | None:
-    response = httpx.get(f"{stack.url('lore-gateway')}/v1/documents/{tenant}/{document_id}", timeout=10)
+    with gateway_client(stack, timeout=10) as gateway:
+        response = gateway.get(f"/v1/documents/{tenant}/{document_id}")
     if response.status_code == 200 and response.json()["state"] == state:
         body: dict[str, Any] = response.json()
         return body
@@ -188,7 +195,7 @@ def test_published_event_is_indexed_through_kafka(kafka_stack: Stack) -> None:
 
 @pytest.mark.integration
 def test_gateway_enqueues_a_document_through_kafka(kafka_stack: Stack) -> None:
-    with httpx.Client(base_url=kafka_stack.url("lore-gateway"), timeout=60) as gateway:
+    with gateway_client(kafka_stack) as gateway:
         response = gateway.post(
             "/v1/documents", params={"wait": "false"}, json={"tenant": "kafka", "text": TEXT + " queued"}
         )

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from lore_stack.stack import Stack
-from tests.integration.helpers import TOPICS, eventually, metric, sidecar
+from tests.integration.helpers import TOPICS, eventually, gateway_auth, metric, sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -112,10 +112,11 @@ def _drive_traffic(stack: Stack) -> None:
         "title": "Invoices",
         "text": "Invoices are sent monthly.",
     }
-    assert httpx.post(f"{gateway}/v1/documents", json=document, timeout=60).status_code == 200
+    auth = gateway_auth(stack)
+    assert httpx.post(f"{gateway}/v1/documents", json=document, timeout=60, auth=auth).status_code == 200
     assert (
         httpx.post(
-            f"{gateway}/v1/answers", json={"question": "When are invoices sent?"}, timeout=60
+            f"{gateway}/v1/answers", json={"question": "When are invoices sent?"}, timeout=60, auth=auth
         ).status_code
         == 200
     )

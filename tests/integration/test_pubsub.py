@@ -17,6 +17,7 @@ from tests.integration.helpers import (
     chunk_keys,
     drained,
     eventually,
+    gateway_auth,
     manifest,
     metric,
     pending,
@@ -35,7 +36,11 @@ TEXT = (
 
 
 def _status(stack: Stack, tenant: str, document_id: str, state: str) -> dict[str, Any] | None:
-    response = httpx.get(f"{stack.url('lore-gateway')}/v1/documents/{tenant}/{document_id}", timeout=10)
+    response = httpx.get(
+        f"{stack.url('lore-gateway')}/v1/documents/{tenant}/{document_id}",
+        timeout=10,
+        auth=gateway_auth(stack),
+    )
     if response.status_code == 200 and response.json()["state"] == state:
         body: dict[str, Any] = response.json()
         return body

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from lore_core.search import (
     IndexLayout,
     Mode,
     SearchRequest,
+    Tuning,
     ensure_index,
     query_terms,
 )
@@ -426,3 +428,43 @@ def test_no_filter_value_reads_another_tenants_chunks(
     keys = loop.run_until_complete(run())
     assert all(key.startswith(f"{layout.prefix}acme:") for key in keys), (value, keys)
     assert server.running()
+
+
+@pytest.mark.parametrize("policy", [None, "BATCHES", "ADHOC_BF"])
+def test_every_vector_read_path_ranks_the_same_chunks_of_the_tenant_only(
+    server: RedisServer,
+    layouts: list[IndexLayout],
+    embeddings: MiniLMEmbeddings,
+    loop: asyncio.AbstractEventLoop,
+    policy: Literal["BATCHES", "ADHOC_BF"] | None,
+) -> None:
+    """A plain vector query reads no vectors back (similarity = 1 - Redis' cosine distance); with
+    MMR it reads them and computes the cosine itself. Both, under every RediSearch policy, give the
+    same chunks and similarities, all of the asking tenant."""
+    question = "warehouse stock falls when demand rises"
+    vector = embeddings.embed([question])[0]
+
+    async def run(mmr: bool) -> list[tuple[str, float]]:
+        client = redis_client(f"redis://127.0.0.1:{server.port}/0", None)
+        try:
+            search = ChunkSearch(client, layouts[0], Tuning(hybrid_policy=policy))
+            k = len(CHUNKS)
+            request = SearchRequest(
+                tenant="acme",
+                question=question,
+                vector=vector,
+                mode=Mode.VECTOR,
+                k=k,
+                mmr=mmr,
+                mmr_lambda=1.0,
+            )
+            return [(m.key, m.similarity) for m in await search.run(request)]
+        finally:
+            await client.aclose()
+
+    plain, with_vectors = loop.run_until_complete(run(False)), loop.run_until_complete(run(True))
+    assert [key for key, _ in plain] == [key for key, _ in with_vectors]
+    assert all(key.startswith(f"{layouts[0].prefix}acme:") for key, _ in plain)
+    assert len(plain) == len(CHUNKS)
+    for (_, a), (_, b) in zip(plain, with_vectors, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)

@@ -9,9 +9,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from lore_core.contracts import Answer, Citation, DocumentIn, DocumentState, DocumentStatus, QuestionIn
+from lore_core.contracts import (
+    Answer,
+    ChatCompletionIn,
+    Citation,
+    DocumentIn,
+    DocumentState,
+    DocumentStatus,
+    QuestionIn,
+)
+from lore_gateway.auth import Principal, Role, authenticate
 from lore_gateway.deps import get_lore
 from lore_gateway.main import create_app
+from lore_gateway.routes.v1 import _chat_question
 from lore_gateway.settings import Settings
 
 
@@ -56,6 +66,8 @@ def app() -> FastAPI:
 def client(app: FastAPI) -> Iterator[tuple[TestClient, RecordingLore]]:
     lore = RecordingLore()
     app.dependency_overrides[get_lore] = lambda: lore
+    # A writer of tenant `default` (keys themselves are tested in test_auth.py and integration).
+    app.dependency_overrides[authenticate] = lambda: Principal(key_id="k", tenant="default", role=Role.WRITER)
     yield TestClient(app), lore  # no `with`: the lifespan (sidecar wait) is not entered
 
 
@@ -103,3 +115,24 @@ def test_openapi_documents_the_request_bodies(app: FastAPI) -> None:
     assert body["additionalProperties"] is False
     question = spec["paths"]["/v1/answers"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert question["required"] == ["question"]
+
+
+def test_a_chat_request_becomes_a_question_with_its_earlier_turns() -> None:
+    chat = ChatCompletionIn.model_validate(
+        {
+            "model": "lore",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "How long are deleted files kept?"},
+                {"role": "assistant", "content": "30 days [1]."},
+                {"role": "user", "content": "And then?"},
+            ],
+        }
+    )
+    question = _chat_question(chat, Principal(key_id="k", tenant="acme", role=Role.READER))
+    assert question.question == "And then?"
+    assert question.tenant == "acme"
+    assert [(t.role, t.content) for t in question.history] == [
+        ("user", "How long are deleted files kept?"),
+        ("assistant", "30 days [1]."),
+    ]

@@ -31,7 +31,16 @@ def test_render_changes_only_environment_values(tmp_path: Path) -> None:
         nameresolution_db=tmp_path / "nr.db",
     )
     docs = {d["metadata"]["name"]: d for p in out.glob("*.yaml") for d in yaml.safe_load_all(p.read_text())}
-    assert set(docs) == {"statestore", "pubsub", "secretstore", "lore-resiliency", "lore-llm"}
+    assert set(docs) == {
+        "statestore",
+        "pubsub",
+        "secretstore",
+        "workflowstore",
+        "keystore",
+        "memorystore",
+        "lore-resiliency",
+        "lore-llm",
+    }
     meta = {m["name"]: m for m in docs["pubsub"]["spec"]["metadata"]}
     assert meta["redisHost"]["value"] == "127.0.0.1:7777"
     assert meta["redisPassword"]["secretKeyRef"]["name"] == "redis-password"
@@ -50,3 +59,23 @@ def test_secrets_are_random_and_kept(tmp_path: Path) -> None:
     assert len(set(first.values())) == len(NAMES)
     assert ensure_secrets(path) == first
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_workflow_store_is_a_sqlite_file_in_the_run_dir_and_makes_ingest_an_actor_host(
+    tmp_path: Path,
+) -> None:
+    spec = runfile.load(ROOT / "dapr.yaml")
+    out, _ = resources.render(
+        spec.resources_paths,
+        spec.config_path,
+        tmp_path,
+        redis_host="127.0.0.1:7777",
+        secrets_file=tmp_path / "s.json",
+        nameresolution_db=tmp_path / "nr.db",
+        sqlite_dir=tmp_path,
+    )
+    docs = {d["metadata"]["name"]: d for p in out.glob("*.yaml") for d in yaml.safe_load_all(p.read_text())}
+    meta = {m["name"]: m["value"] for m in docs["workflowstore"]["spec"]["metadata"]}
+    assert meta["connectionString"] == str(tmp_path / "workflows.db")
+    assert meta["actorStateStore"] == "true"
+    assert resources.actor_hosts(out) == frozenset({"lore-ingest"})

@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -28,6 +29,7 @@ from lore_core.contracts import (
     DocumentDeleted,
     DocumentIn,
     DocumentStatus,
+    FilesIngested,
     Outcome,
     QuestionIn,
     Refusal,
@@ -92,6 +94,19 @@ class Lore:
         the 202 finds it."""
         body = await self._invoke(self._ingest_app, "documents/queue", body=document.model_dump(mode="json"))
         return DocumentStatus.model_validate(body)
+
+    async def ingest_files(self, body: bytes, *, content_type: str, params: dict[str, str]) -> FilesIngested:
+        """Passes an upload (multipart or raw) to lore-ingest's `files` as is, with its content type."""
+        try:
+            response = await self._sidecar.invoke(
+                self._ingest_app,
+                f"files?{urlencode(params)}",
+                content=body,
+                headers={"content-type": content_type},
+            )
+        except DaprError as exc:
+            raise ApiError(503, "upstream_unavailable", f"{self._ingest_app} is unavailable: {exc}") from exc
+        return FilesIngested.model_validate(_upstream(response, self._ingest_app))
 
     async def status(self, tenant: str, document_id: str) -> DocumentStatus:
         body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="GET")

@@ -9,10 +9,12 @@ from dapr.ext.fastapi import DaprApp
 from fastapi import FastAPI
 
 from lore_core.dapr import Sidecar
-from lore_core.embeddings import build_embeddings
-from lore_core.runtime import open_index, serve, service_app, sidecar_and_index_checks
+from lore_core.runtime import app_embeddings, open_index, serve, service_app, sidecar_and_index_checks
+from lore_ingest.backlog import watch_backlog
 from lore_ingest.batcher import EmbeddingBatcher
-from lore_ingest.routes import documents
+from lore_ingest.jobs.store import JobStore
+from lore_ingest.jobs.workflow import JobRunner
+from lore_ingest.routes import documents, files, jobs
 from lore_ingest.routes.events import on_document_event, on_exhausted_event
 from lore_ingest.service import IngestService
 from lore_ingest.settings import Settings
@@ -21,11 +23,7 @@ from lore_ingest.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def startup(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
-        api_key = None
-        if settings.embedding_provider == "openai" and settings.embedding_api_key_secret:
-            secret = await sidecar.get_secret(settings.secret_store, settings.embedding_api_key_secret)
-            api_key = secret.get(settings.embedding_api_key_secret) or next(iter(secret.values()), None)
-        embeddings = build_embeddings(settings, api_key)
+        embeddings = await app_embeddings(settings, sidecar, secret_store=settings.secret_store)
         batcher = EmbeddingBatcher(embeddings, max_batch=settings.embed_max_batch)
         batcher.start()
         try:
@@ -42,12 +40,29 @@ def create_app(settings: Settings) -> FastAPI:
                     chunk_size=settings.chunk_size,
                     chunk_overlap=settings.chunk_overlap,
                 )
-                yield
+                app.state.jobs = JobRunner(
+                    service=app.state.service,
+                    store=JobStore(sidecar, settings.statestore),
+                    grpc_host=settings.dapr_host,
+                    grpc_port=settings.dapr_grpc_port,
+                    api_token=settings.dapr_api_token.get_secret_value(),
+                )
+                await app.state.jobs.start()
+                try:
+                    # Dapr's Redis Streams consumer group is the subscriber's app-id (consumerID).
+                    async with watch_backlog(
+                        index.redis, stream=settings.ingest_topic, group=settings.app_id
+                    ):
+                        yield
+                finally:
+                    await app.state.jobs.stop()
         finally:
             await batcher.aclose()
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-ingest")
     app.include_router(documents.router)
+    app.include_router(files.router)
+    app.include_router(jobs.router)
     dapr = DaprApp(app)
     # Events Dapr could not deliver within the `delivery` policy go to `exhausted_topic`, where
     # `on_exhausted_event` turns them into regular dead letters (one shape for every dead letter).

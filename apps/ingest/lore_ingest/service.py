@@ -25,9 +25,10 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from prometheus_client import Counter
 
-from lore_core.contracts import DocumentIn, DocumentState, DocumentStatus, QueuedDocument
-from lore_core.dapr import EtagMismatchError, Sidecar
-from lore_core.index import Chunk, VectorIndex
+from lore_core.chunking import chunk_document
+from lore_core.contracts import FINAL_STATES, DocumentIn, DocumentState, DocumentStatus, QueuedDocument
+from lore_core.dapr import EtagMismatchError, Sidecar, StateOp
+from lore_core.index import VectorIndex
 from lore_core.settings import TopicSettings
 from lore_ingest.batcher import EmbeddingBatcher
 
@@ -189,8 +190,8 @@ class IngestService:
             log.info("%s/%s: %s (version %d)", document.tenant, document_id, outcome, status.sequence)
             return status
 
-        texts = [t for t in self._splitter.split_text(document.text) if t.strip()]
-        chunks = [Chunk(text=t, index=n) for n, t in enumerate(texts)]
+        chunks = chunk_document(document, self._splitter)
+        texts = [c.text for c in chunks]
         embed_started = time.perf_counter()
         vectors = await self._batcher.embed(texts, interactive=interactive)
         embed_ms = (time.perf_counter() - embed_started) * 1000
@@ -312,11 +313,32 @@ class IngestService:
             try:
                 # Without an ETag (no record yet) Dapr's Redis store inserts unconditionally;
                 # the index manifest's own compare-and-set still keeps that race harmless.
-                await self._sidecar.save_state(self._statestore, key, new.model_dump(mode="json"), etag=etag)
+                await self._write(key, new, etag)
             except EtagMismatchError:
                 continue
             return new, current
         raise EtagMismatchError(f"{key} kept changing during {_TRANSITION_ATTEMPTS} attempts")
+
+    async def _write(self, key: str, status: DocumentStatus, etag: str | None) -> None:
+        """Writes a status with the ETag read; a final state goes with its completion event.
+
+        Only final states (`indexed`, `failed`, `deleted`) publish: they are what other services
+        react to, while `accepted` and `processing` are steps a consumer could not act on, would
+        triple the events per document, and each outbox event costs daprd a 1 s wait before it is
+        forwarded (pkg/runtime/pubsub/outbox.go:285). A final state is written in a state
+        transaction so that the state store's outbox publishes `document.<state>` (the event
+        `type`, copied from the operation's metadata into the CloudEvent: daprd v1.18.1
+        pkg/runtime/pubsub/outbox.go:224-230) only together with a committed write; on state.redis
+        also when the write loses on its ETag (no rollback, see components/statestore.yaml), in
+        which case the transition is decided again and the event repeated: at least once.
+        """
+        value = status.model_dump(mode="json")
+        if status.state not in FINAL_STATES:
+            await self._sidecar.save_state(self._statestore, key, value, etag=etag)
+            return
+        event_type = f"document.{status.state.value}"
+        operation = StateOp(key=key, value=value, etag=etag, metadata={"type": event_type}, event=True)
+        await self._sidecar.transact(self._statestore, [operation])
 
     @staticmethod
     def _status(

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from langchain_core.runnables import Runnable
 
 from lore_core.contracts import Answer
+from lore_query.memory import Conversations
 from lore_query.retrieval import Retrieval
 
 AnswerChain = Runnable[dict[str, Any], Answer]
@@ -21,5 +22,10 @@ def get_retrieval(request: Request) -> Retrieval:
     return cast(Retrieval, request.app.state.retrieval)
 
 
+def get_conversations(request: Request) -> Conversations:
+    return cast(Conversations, request.app.state.conversations)
+
+
 ChainDep = Annotated[AnswerChain, Depends(get_chain)]
 RetrievalDep = Annotated[Retrieval, Depends(get_retrieval)]
+ConversationsDep = Annotated[Conversations, Depends(get_conversations)]

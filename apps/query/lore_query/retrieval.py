@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
+import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from lore_core.contracts import Filters, RetrievalMode
-from lore_core.embeddings import MiniLMEmbeddings
 from lore_core.index import VectorIndex
 from lore_core.retriever import to_documents
 from lore_core.search import Match, Mode, SearchRequest, Tuning
@@ -27,7 +26,7 @@ class Retrieval:
     """
 
     def __init__(
-        self, *, index: VectorIndex, embeddings: MiniLMEmbeddings, tuning: Tuning, default_mode: Mode
+        self, *, index: VectorIndex, embeddings: Embeddings, tuning: Tuning, default_mode: Mode
     ) -> None:
         self._index = index
         self._embeddings = embeddings
@@ -53,11 +52,13 @@ class Retrieval:
         """
         self.check_filters(filters)
         chosen = Mode(mode) if mode else self.default_mode
-        vectors = await asyncio.to_thread(self._embeddings.embed, [question])
+        # The provider ingestion used (EMBEDDING_PROVIDER): a question is compared with chunk vectors
+        # of the same model only. MiniLM's aembed_query runs in a thread; OpenAI's is async I/O.
+        vector = np.asarray(await self._embeddings.aembed_query(question), dtype=np.float32)
         request = SearchRequest(
             tenant=tenant,
             question=question,
-            vector=vectors[0],
+            vector=vector,
             mode=chosen,
             k=top_k,
             min_score=min_score,

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import Field
 
 from lore_core.search import Mode, Scorer, Tuning
-from lore_core.settings import IndexSettings
+from lore_core.settings import EmbeddingSettings, IndexSettings
 
 
-class Settings(IndexSettings):
+class Settings(IndexSettings, EmbeddingSettings):
     app_id: str = "lore-query"
     min_score: float = Field(
         default=0.25, ge=-1.0, le=1.0, description="Chunks less similar than this are not used as evidence."
@@ -23,6 +23,10 @@ class Settings(IndexSettings):
     rrf_vector_weight: float = Field(default=1.0, ge=0.0, description="Hybrid: weight of the vector ranking.")
     rrf_text_weight: float = Field(default=1.0, ge=0.0, description="Hybrid: weight of the text ranking.")
     rrf_k: int = Field(default=10, ge=1, le=1000, description="Hybrid: RRF rank constant.")
+    vector_hybrid_policy: Literal["BATCHES", "ADHOC_BF"] | None = Field(
+        default=None,
+        description="How RediSearch runs the tenant-filtered KNN; unset: it chooses per query.",
+    )
     retrieval_candidates: int = Field(
         default=40, ge=1, le=1000, description="Chunks each ranker contributes before fusion and MMR."
     )
@@ -47,6 +51,13 @@ class Settings(IndexSettings):
         default=15.1, gt=0, description="Client deadline of a model call, just over the `llm` timeout."
     )
 
+    # Conversation memory (`session_id` of a question): lore_query.memory.
+    memory_store: str = Field(default="memorystore", description="Dapr state store of conversation turns.")
+    memory_max_turns: int = Field(default=10, ge=1, le=100, description="Turns a session keeps (oldest go).")
+    memory_ttl_seconds: int = Field(
+        default=3600, ge=1, description="A session idle this long is forgotten (Dapr `ttlInSeconds`)."
+    )
+
     def tuning(self) -> Tuning:
         return Tuning(
             scorer=self.text_scorer,
@@ -54,4 +65,5 @@ class Settings(IndexSettings):
             rrf_k=self.rrf_k,
             vector_weight=self.rrf_vector_weight,
             text_weight=self.rrf_text_weight,
+            hybrid_policy=self.vector_hybrid_policy,
         )

@@ -33,6 +33,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+class Section(_Strict):
+    """A part of a document that chunks never straddle: a page of a PDF, a header's section of a
+    Markdown or HTML file. Its `page` and `section` stay on every chunk cut from it, so that
+    retrieval results and citations can point at them."""
+
+    text: str = Field(min_length=1, description="The section's text (a part of the document's `text`).")
+    page: int | None = Field(default=None, ge=1, description="Page number (1-based) in the source file.")
+    section: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Header path of the section, outermost first, e.g. `Billing > Refunds`.",
+    )
+
+
 class DocumentIn(_Strict):
     """A document to index: the body of `POST /v1/documents` and of an ingestion event."""
 
@@ -52,6 +66,13 @@ class DocumentIn(_Strict):
         max_length=64,
         description="User metadata (flat key/value pairs); a change of it is a new version.",
     )
+    sections: list[Section] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="The document cut into parts (pages, header sections), in order; chunks are cut "
+        "per section and keep its `page` and `section`. Unset: `text` is chunked as one piece. "
+        "`text` stays the whole text (the parsers of files set both).",
+    )
 
     @field_validator("text")
     @classmethod
@@ -60,13 +81,22 @@ class DocumentIn(_Strict):
             raise ValueError("document text is empty")
         return value
 
+    @model_validator(mode="after")
+    def _sections_within_text(self) -> DocumentIn:
+        # Sections are what gets chunked; bounding them by `text` keeps the size limit (checked on
+        # `text`) meaningful.
+        if self.sections is not None and sum(len(s.text) for s in self.sections) > len(self.text):
+            raise ValueError("the sections hold more text than `text`; they are parts of it")
+        return self
+
     def revision(self) -> str:
-        """Content hash of this version: what is indexed depends on text, title, source, metadata."""
-        canonical = json.dumps(
-            [self.tenant, self.title, self.source, self.metadata, self.text],
-            sort_keys=True,
-            ensure_ascii=False,
-        )
+        """Content hash of this version: what is indexed depends on text, title, source, metadata
+        and sections (left out when unset, so that the hash of a document without sections is the
+        same as before sections existed)."""
+        parts: list[Any] = [self.tenant, self.title, self.source, self.metadata, self.text]
+        if self.sections is not None:
+            parts.append([s.model_dump(mode="json") for s in self.sections])
+        canonical = json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def document_id(self) -> str:
@@ -126,6 +156,19 @@ class DocumentStatus(_Strict):
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+class IngestedFile(_Strict):
+    """One uploaded file and the status of each document it held (one per JSON/JSONL record)."""
+
+    filename: str
+    documents: list[DocumentStatus]
+
+
+class FilesIngested(_Strict):
+    """The body of a successful `POST /v1/files`: every file was read, every document indexed."""
+
+    files: list[IngestedFile]
+
+
 RetrievalMode = Literal["vector", "text", "hybrid"]
 
 
@@ -172,6 +215,8 @@ class Citation(_Strict):
     chunk: int
     score: float = Field(description="Cosine similarity between question and chunk, in [-1, 1].")
     text: str
+    page: int | None = Field(default=None, description="Page of the source file the chunk is on (PDF).")
+    section: str | None = Field(default=None, description="Header path of the chunk's section.")
 
 
 class DocumentDeleted(_Strict):
@@ -192,6 +237,11 @@ class Answer(_Strict):
         "cut stream); this is the extractive answer instead.",
     )
     reason: str | None = Field(default=None, description="Why the answer is degraded.")
+    question: str | None = Field(
+        default=None,
+        description="The standalone question retrieval used, when a `session_id` follow-up was "
+        "rewritten with the conversation so far.",
+    )
 
 
 class DeadLetter(_Strict):
@@ -244,6 +294,8 @@ class RetrievedChunk(_Strict):
         "reciprocal-rank score (hybrid)."
     )
     similarity: float = Field(description="Cosine similarity between question and chunk, in [-1, 1].")
+    page: int | None = Field(default=None, description="Page of the source file the chunk is on (PDF).")
+    section: str | None = Field(default=None, description="Header path of the chunk's section.")
 
 
 class Retrieved(_Strict):
@@ -253,8 +305,32 @@ class Retrieved(_Strict):
     chunks: list[RetrievedChunk]
 
 
+MAX_HISTORY_MESSAGES = 40
+
+
+class Turn(_Strict):
+    """One earlier message of a conversation the caller keeps itself."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=8000)
+
+
 class AnswerIn(QuestionIn):
     """The body of `POST /v1/answers` (and of lore-query's `answers`): a question, optionally streamed."""
+
+    session_id: str | None = Field(
+        default=None,
+        pattern=DOCUMENT_ID_PATTERN,
+        description="A conversation: a follow-up question is rewritten with the earlier turns of this "
+        "session (kept per tenant in the Dapr state store, bounded and expiring) before retrieval.",
+    )
+    history: list[Turn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_MESSAGES,
+        description="Earlier messages of a conversation the caller keeps itself (oldest first), used "
+        "like a session's turns to make a follow-up standalone; with `session_id`, they come after "
+        "the stored turns.",
+    )
 
     stream: bool = Field(
         default=False,
@@ -448,3 +524,101 @@ class ChatCompletionIn(BaseModel):
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
     stream: bool = False
     lore: LoreChatOptions = Field(default_factory=LoreChatOptions)
+
+
+# Ingestion jobs (`POST /v1/jobs`) and completion events (topic `lore.events`).
+
+MAX_JOB_DOCUMENTS = 10_000
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class JobIn(_Strict):
+    """The JSON body of `POST /v1/jobs`: many documents indexed in the background as one job.
+
+    A document without its own `tenant` takes the job's; a document naming another tenant is refused.
+    """
+
+    tenant: str = Field(default="default", pattern=TENANT_PATTERN)
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_JOB_DOCUMENTS)
+
+    @model_validator(mode="after")
+    def _one_tenant(self) -> JobIn:
+        for n, document in enumerate(self.documents):
+            if "tenant" not in document.model_fields_set:
+                document.tenant = self.tenant
+            elif document.tenant != self.tenant:
+                raise ValueError(
+                    f"documents[{n}] is for tenant {document.tenant!r}, the job for {self.tenant!r}"
+                )
+        return self
+
+
+class JobState(StrEnum):
+    """`running` until every document has an outcome (`finished`) or the job is `cancelled`."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class JobCounts(_Strict):
+    """Documents of a job by outcome; `queued` are those without one yet."""
+
+    queued: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+
+class JobFailure(_Strict):
+    """A document (or file) of a job that could not be indexed, and why."""
+
+    document_id: str | None = Field(default=None, description="None when the file could not be parsed.")
+    source: str | None = Field(default=None, description="The document's source or the file's name.")
+    reason: str
+
+
+class JobStatus(_Strict):
+    """Progress of an ingestion job: the body of `GET /v1/jobs/{job_id}` and of `job.finished`."""
+
+    job_id: str
+    tenant: str
+    state: JobState
+    total: int = Field(ge=0, description="Documents in the job (files that could not be parsed included).")
+    counts: JobCounts = Field(default_factory=JobCounts)
+    failures: list[JobFailure] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class JobList(_Strict):
+    """The body of `GET /v1/jobs`: a tenant's jobs, most recent first."""
+
+    jobs: list[JobStatus]
+
+
+class _CloudEvent(BaseModel):
+    """The CloudEvents 1.0 envelope Dapr delivers; Dapr's own attributes (`topic`, `pubsubname`,
+    `traceparent`, ...) are allowed and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    specversion: str = "1.0"
+    id: str
+    source: str = Field(description="The Dapr app-id that published the event (`lore-ingest`).")
+    datacontenttype: str = "application/json"
+    time: str | None = None
+
+
+class DocumentEvent(_CloudEvent):
+    """A document reached a final state (topic `lore.events`); `data` is its status record."""
+
+    type: Literal["document.indexed", "document.failed", "document.deleted"]
+    data: DocumentStatus
+
+
+class JobEvent(_CloudEvent):
+    """A job has no document left to process (topic `lore.events`); `data` is its final status."""
+
+    type: Literal["job.finished"]
+    data: JobStatus

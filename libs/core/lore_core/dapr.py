@@ -14,13 +14,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from dapr.aio.clients import DaprClient
 from dapr.clients.exceptions import DaprGrpcError, DaprInternalError
-from dapr.clients.grpc._state import Concurrency, StateOptions
+from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
+from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 from dapr.conf import settings as dapr_settings
 
 
@@ -35,6 +37,38 @@ class DaprError(Exception):
 
 class EtagMismatchError(DaprError):
     """A state write carried an ETag that no longer matches the stored item."""
+
+
+@dataclass(frozen=True)
+class StateOp:
+    """One operation of a state transaction (`Sidecar.transact`).
+
+    Args:
+        key: The state key (daprd prefixes it with the app-id).
+        value: The JSON value to save (ignored by a delete).
+        etag: Write only if the stored item still has this ETag (None: unconditionally).
+        delete: Delete the key instead of saving it.
+        metadata: Per-operation metadata, passed to the state store and, on a store with a
+            transactional outbox, copied into the CloudEvent of a save (e.g. ``{"type": ...}``).
+        event: With an outbox: publish ``value`` as the event's JSON `data` (a projection of the
+            same key: Dapr publishes it in place of the stored bytes and does not store it).
+    """
+
+    key: str
+    value: Any = None
+    etag: str | None = None
+    delete: bool = False
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    event: bool = False
+
+
+# Errors of a state store that mean "the ETag did not match". daprd answers a failed transaction
+# with INTERNAL and the store's message (pkg/api/grpc/grpc.go:1064 in v1.18.1), not ABORTED as for
+# a single save: stores that report ETag conflicts properly use contrib's
+# `state.ETagError` ("possible etag mismatch", components-contrib v1.18.0 state/errors.go:24);
+# state.redis fails the Lua script of the write instead ("failed to set key" / "failed to delete",
+# state/redis/redis.go:52 and :59).
+_ETAG_MESSAGES = ("possible etag mismatch", "failed to set key", "failed to delete")
 
 
 class Sidecar:
@@ -117,17 +151,20 @@ class Sidecar:
         http_method: str = "POST",
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Invokes ``method`` on ``app_id`` through the sidecars and returns the raw response.
 
-        The callee's status code is passed through unchanged; only a failure to reach the sidecar
-        raises.
+        The body is ``json_body`` as JSON, or ``content`` as is (give its `content-type` in
+        ``headers``). The callee's status code is passed through unchanged; only a failure to reach
+        the sidecar raises.
         """
         try:
             return await self._client.request(
                 http_method,
                 f"/v1.0/invoke/{app_id}/method/{method.lstrip('/')}",
                 json=json_body,
+                content=content,
                 headers=headers,
             )
         except httpx.TransportError as exc:
@@ -165,16 +202,22 @@ class Sidecar:
             return None, None
         return json.loads(response.data), response.etag or None
 
-    async def save_state(self, store: str, key: str, value: Any, *, etag: str | None = None) -> None:
-        """Saves one item; with ``etag`` the write is first-write-wins.
+    async def save_state(
+        self, store: str, key: str, value: Any, *, etag: str | None = None, ttl_seconds: int | None = None
+    ) -> None:
+        """Saves one item; with ``etag`` the write is first-write-wins; with ``ttl_seconds`` the store
+        expires it (Dapr's `ttlInSeconds` state metadata, honoured by state.redis).
 
         Raises:
             EtagMismatchError: the item changed since ``etag`` was read.
         """
         dapr = await self._dapr()
         options = StateOptions(concurrency=Concurrency.first_write) if etag is not None else None
+        metadata = {"ttlInSeconds": str(ttl_seconds)} if ttl_seconds is not None else {}
         try:
-            await dapr.save_state(store, key, json.dumps(value), etag=etag, options=options)
+            await dapr.save_state(
+                store, key, json.dumps(value), etag=etag, options=options, state_metadata=metadata
+            )
         except (DaprGrpcError, DaprInternalError) as exc:
             # daprd answers an ETag mismatch with ABORTED (pkg/api/grpc/grpc.go, stateErrorCode).
             # The aio client's save_state wraps the gRPC error in a DaprInternalError, whose cause
@@ -182,6 +225,72 @@ class Sidecar:
             if _status(exc) == "ABORTED":
                 raise EtagMismatchError(f"etag mismatch on {store}/{key}", status_code=409) from exc
             raise _error(exc, f"save state {store}/{key}") from exc
+
+    async def save_bulk_state(self, store: str, items: Mapping[str, Any]) -> None:
+        """Saves several items unconditionally in one call (not a transaction: no outbox event)."""
+        dapr = await self._dapr()
+        states = [StateItem(key=key, value=json.dumps(value)) for key, value in items.items()]
+        try:
+            await dapr.save_bulk_state(store, states)
+        except (DaprGrpcError, DaprInternalError) as exc:
+            raise _error(exc, f"save bulk state {store}") from exc
+
+    async def get_bulk_state(self, store: str, keys: Sequence[str]) -> dict[str, Any]:
+        """Returns ``{key: value}`` for the keys that exist."""
+        if not keys:
+            return {}
+        dapr = await self._dapr()
+        try:
+            response = await dapr.get_bulk_state(store, list(keys))
+        except (DaprGrpcError, DaprInternalError) as exc:
+            raise _error(exc, f"get bulk state {store}") from exc
+        return {item.key: json.loads(item.data) for item in response.items if item.data}
+
+    async def transact(self, store: str, operations: Sequence[StateOp]) -> None:
+        """Saves and deletes items in one state transaction.
+
+        On a state store configured with a transactional outbox (`outboxPublishPubsub` /
+        `outboxPublishTopic`), Dapr publishes one CloudEvent per saved item along with the
+        transaction (deletes publish nothing); only this API triggers the outbox, never
+        `save_state` (daprd v1.18.1 pkg/api/grpc/grpc.go:1035-1045).
+
+        Raises:
+            EtagMismatchError: an operation's ETag no longer matches its stored item.
+        """
+        dapr = await self._dapr()
+        ops: list[TransactionalStateOperation] = []
+        for op in operations:
+            if op.delete:
+                ops.append(
+                    TransactionalStateOperation(
+                        key=op.key,
+                        etag=op.etag,
+                        operation_type=TransactionOperationType.delete,
+                        metadata=dict(op.metadata) or None,
+                    )
+                )
+                continue
+            data = json.dumps(op.value)
+            ops.append(
+                TransactionalStateOperation(key=op.key, data=data, etag=op.etag, metadata=dict(op.metadata))
+            )
+            if op.event:
+                # A projection: an operation on the same key with `outbox.projection` is taken out
+                # of the transaction and its value becomes the event's data; its `contentType`
+                # makes the data a JSON object rather than a string (pkg/runtime/pubsub/outbox.go
+                # :155-198 and :221). Setting `contentType` on the stored item instead would make
+                # state.redis store it as a RedisJSON document (state/redis/redis.go:424).
+                projection = {"outbox.projection": "true", "contentType": "application/json"}
+                ops.append(TransactionalStateOperation(key=op.key, data=data, metadata=projection))
+        try:
+            await dapr.execute_state_transaction(store, ops)
+        except (DaprGrpcError, DaprInternalError) as exc:
+            message = f"{exc} {exc.__cause__ or ''}".lower()
+            if _status(exc) == "ABORTED" or any(m in message for m in _ETAG_MESSAGES):
+                raise EtagMismatchError(
+                    f"etag mismatch in a transaction on {store}", status_code=409
+                ) from exc
+            raise _error(exc, f"state transaction on {store}") from exc
 
     async def delete_state(self, store: str, key: str) -> None:
         dapr = await self._dapr()

@@ -22,11 +22,14 @@ M = TypeVar("M", bound=BaseModel)
 class ApiError(Exception):
     """An error with an HTTP status, a stable machine-readable code and a human detail."""
 
-    def __init__(self, status_code: int, code: str, detail: Any) -> None:
+    def __init__(
+        self, status_code: int, code: str, detail: Any, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{code}: {detail}")
         self.status_code = status_code
         self.code = code
         self.detail = detail
+        self.headers = headers
 
 
 def error_body(code: str, detail: Any) -> dict[str, Any]:
@@ -48,7 +51,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+        return JSONResponse(
+            error_body(exc.code, exc.detail), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,7 +6,9 @@ back-off retry on connection errors (`redis_client`).
 
 Key formats:
     `{prefix}{tenant}:{document_id}:{n}`  hash, one chunk: tenant, document_id, title, source,
-                                          chunk (n), text, embedding (float32 bytes)
+                                          chunk (n), text, embedding (float32 bytes), page and
+                                          section (of the document section it was cut from; ""
+                                          when none; stored, not indexed), meta_<key> (metadata)
     `{manifest_prefix}{tenant}:{document_id}`  hash, the document manifest: chunks, revision (content
                                           hash of the indexed version), sequence (its version
                                           number), writes (how many times its chunks were written)
@@ -57,8 +59,12 @@ def redis_client(url: str, password: str | None) -> aioredis.Redis:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
+    """A piece of a document; `page` and `section` locate it in its source file (when known)."""
+
     text: str
     index: int
+    page: int | None = None
+    section: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,11 @@ class VectorIndex:
         self._dimension = dimension
         self._manifest_prefix = manifest_prefix
         self.layout = IndexLayout.of(name, prefix, dimension, options or IndexOptions())
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The client the index uses (lore-ingest also reads its broker's stream through it)."""
+        return self._redis
 
     async def ensure(self) -> None:
         """Creates the index, or rebuilds it when its schema changed (see `search.ensure_index`)."""
@@ -181,6 +192,10 @@ class VectorIndex:
                             "chunk": chunk.index,
                             "text": chunk.text,
                             "embedding": np.asarray(vector, dtype=np.float32).tobytes(),
+                            # Always written: HSET keeps fields it is not given, and a chunk key is
+                            # reused by the next version of the document.
+                            "page": chunk.page or "",
+                            "section": chunk.section or "",
                         }
                         mapping.update(indexed_metadata(self.layout.metadata, metadata or {}))
                         pipe.hset(self._chunk_key(tenant, document_id, chunk.index), mapping=mapping)

@@ -27,8 +27,9 @@ from lore_core.search import ChunkSearch, IndexLayout, Match, Mode, SearchReques
 
 
 def to_documents(matches: Sequence[Match], mode: Mode) -> list[Document]:
-    """Chunks as LangChain documents; metadata: document_id, title, source, chunk, score (cosine
-    similarity to the question), rank_score (the mode's ranking score), mode."""
+    """Chunks as LangChain documents; metadata: document_id, title, source, chunk, page and section
+    (None when unknown), score (cosine similarity to the question), rank_score (the mode's ranking
+    score), mode."""
     return [
         Document(
             page_content=m.text,
@@ -37,6 +38,8 @@ def to_documents(matches: Sequence[Match], mode: Mode) -> list[Document]:
                 "title": m.title,
                 "source": m.source,
                 "chunk": m.chunk,
+                "page": m.page,
+                "section": m.section,
                 "score": m.similarity,
                 "rank_score": m.score,
                 "mode": mode.value,

@@ -10,15 +10,19 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from langchain_core.embeddings import Embeddings
 from uvicorn.config import LOGGING_CONFIG
 
 from lore_core.dapr import Sidecar
+from lore_core.embeddings import build_embeddings
 from lore_core.http import AppTokenMiddleware, install_error_handlers
 from lore_core.index import VectorIndex, redis_client
-from lore_core.settings import CommonSettings, IndexSettings
+from lore_core.settings import CommonSettings, EmbeddingSettings, IndexSettings
 from lore_core.telemetry import configure_logging, instrument, tracer_provider
 
 Check = Callable[[], Awaitable[bool]]
+
+
 Startup = Callable[[FastAPI, Sidecar], AbstractAsyncContextManager[None]]
 
 
@@ -49,6 +53,17 @@ async def open_index(
         yield index
     finally:
         await redis.aclose()
+
+
+async def app_embeddings(settings: EmbeddingSettings, sidecar: Sidecar, *, secret_store: str) -> Embeddings:
+    """The embedding provider the settings name, with its API key (`openai`) read from the secret
+    named `settings.embedding_api_key_secret` through the sidecar. lore-ingest and lore-query both
+    build theirs here, so questions always meet vectors of the model that made the chunks."""
+    api_key = None
+    if settings.embedding_provider == "openai" and settings.embedding_api_key_secret:
+        secret = await sidecar.get_secret(secret_store, settings.embedding_api_key_secret)
+        api_key = secret.get(settings.embedding_api_key_secret) or next(iter(secret.values()), None)
+    return build_embeddings(settings, api_key)
 
 
 async def _safe(check: Check, timeout: float) -> bool:

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -487,6 +487,10 @@ class Tuning:
             10 beat 20, 30 and 60 on the sample (bench/eval, README "Retrieval quality").
         vector_weight: RRF weight of the vector ranking.
         text_weight: RRF weight of the text ranking.
+        hybrid_policy: How RediSearch runs a filtered KNN: `BATCHES` (walk the HNSW graph, keep
+            what passes the tenant filter), `ADHOC_BF` (brute force over the filtered chunks) or
+            None (RediSearch chooses per query). BATCHES wins when a tenant holds most of the
+            index, ADHOC_BF when it holds little (bench/query measures both).
     """
 
     scorer: Scorer = Scorer.BM25STD
@@ -494,6 +498,7 @@ class Tuning:
     rrf_k: int = 10
     vector_weight: float = 1.0
     text_weight: float = 1.0
+    hybrid_policy: Literal["BATCHES", "ADHOC_BF"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,10 +513,14 @@ class Match:
     text: str
     score: float
     similarity: float
-    embedding: NDArray[np.float32] = field(repr=False, compare=False)
+    # None when not fetched: a plain vector query (no MMR) ranks by the distance Redis computes.
+    embedding: NDArray[np.float32] | None = field(repr=False, compare=False)
+    page: int | None = None
+    section: str | None = None
 
 
-_RETURN = ["document_id", "title", "source", "chunk", "text"]
+# `page` and `section` are stored on each chunk but not indexed: RETURN reads any hash field.
+_RETURN = ["document_id", "title", "source", "chunk", "text", "page", "section"]
 
 
 def tenant_filter(tenant: str) -> FilterExpression:
@@ -546,7 +555,12 @@ class ChunkSearch:
         scope = self.scope(request.tenant, request.filters)
         query_vector = _unit(request.vector)
         depth = max(self._tuning.candidates, request.k * (3 if request.mmr else 1))
-        if request.mode is Mode.VECTOR:
+        if request.mode is Mode.VECTOR and not request.mmr:
+            # The k nearest are the answer (a `min_score` cut keeps the nearest first, so it needs no
+            # deeper list): ask for k, without the vectors. A KNN of 40 with every 1.5 KB vector
+            # returned cost RediSearch's brute force and the transfer (README, bench/query).
+            ranked = await self.vector(request.tenant, query_vector, request.k, scope=scope, embeddings=False)
+        elif request.mode is Mode.VECTOR:
             ranked = await self.vector(request.tenant, query_vector, depth, scope=scope)
         elif request.mode is Mode.TEXT:
             ranked = await self.text(request.tenant, request.question, query_vector, depth, scope=scope)
@@ -577,21 +591,37 @@ class ChunkSearch:
         return scope if extra is None else scope & extra
 
     async def vector(
-        self, tenant: str, vector: NDArray[np.float32], n: int, *, scope: FilterExpression | None = None
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        n: int,
+        *,
+        scope: FilterExpression | None = None,
+        embeddings: bool = True,
     ) -> list[Match]:
         """The n nearest chunks of a tenant (within ``scope``, default: the whole tenant); `score`
-        is the cosine similarity."""
+        is the cosine similarity. Without ``embeddings`` the chunks' vectors are not read back (the
+        similarity is then 1 - the cosine distance Redis returns)."""
+        policy = self._tuning.hybrid_policy
+        # RediSearch refuses EF_RUNTIME with ADHOC_BF ("irrelevant for 'ADHOC_BF' policy").
+        ef_runtime = None if policy == "ADHOC_BF" else max(self._layout.hnsw_ef_runtime, n)
         query = VectorQuery(
             vector=np.asarray(vector, dtype=np.float32).tobytes(),
             vector_field_name="embedding",
             filter_expression=scope if scope is not None else tenant_filter(tenant),
             num_results=n,
             dtype="float32",
-            ef_runtime=max(self._layout.hnsw_ef_runtime, n),
+            ef_runtime=ef_runtime,
+            hybrid_policy=policy,
         )
-        query.return_fields(*_RETURN, "embedding", "vector_distance", skip_decode=["embedding"])
+        if embeddings:
+            query.return_fields(*_RETURN, "embedding", "vector_distance", skip_decode=["embedding"])
+        else:
+            query.return_fields(*_RETURN, "vector_distance")
         result = await self._redis.ft(self._layout.name).search(query, query_params=query.params)
-        return [_match(doc, vector, score=None) for doc in result.docs]
+        if embeddings:
+            return [_match(doc, vector, score=None) for doc in result.docs]
+        return [_match_by_distance(doc) for doc in result.docs]
 
     async def text(
         self,
@@ -657,6 +687,26 @@ def _match(doc: Any, query_vector: NDArray[np.float32], *, score: float | None) 
         score=similarity if score is None else score,
         similarity=similarity,
         embedding=embedding,
+        page=int(page) if (page := getattr(doc, "page", "")) else None,
+        section=str(getattr(doc, "section", "")) or None,
+    )
+
+
+def _match_by_distance(doc: Any) -> Match:
+    # redisvl names the KNN score `vector_distance`; for a COSINE field it is 1 - cosine similarity.
+    similarity = 1.0 - float(doc.vector_distance)
+    return Match(
+        key=str(doc.id),
+        document_id=str(doc.document_id),
+        title=str(doc.title),
+        source=str(doc.source) or None,
+        chunk=int(doc.chunk),
+        text=str(doc.text),
+        score=similarity,
+        similarity=similarity,
+        embedding=None,
+        page=int(page) if (page := getattr(doc, "page", "")) else None,
+        section=str(getattr(doc, "section", "")) or None,
     )
 
 
@@ -686,6 +736,8 @@ def _rescored(match: Match, score: float) -> Match:
         score=score,
         similarity=match.similarity,
         embedding=match.embedding,
+        page=match.page,
+        section=match.section,
     )
 
 
@@ -696,7 +748,9 @@ def mmr(
     and least similar to the chunks already picked (`lambda_` weighs the two)."""
     if not candidates:
         return []
-    vectors = np.stack([m.embedding for m in candidates])
+    vectors = np.stack([m.embedding for m in candidates if m.embedding is not None])
+    if len(vectors) != len(candidates):
+        raise ValueError("MMR needs the candidates' embeddings (search with embeddings=True)")
     relevance = vectors @ _unit(query_vector)
     chosen: list[int] = []
     redundancy = np.full(len(candidates), -np.inf, dtype=np.float32)

@@ -122,6 +122,11 @@ class TopicSettings(BaseSettings):
     # payload there, so lore-ingest wraps it into a `DeadLetter` and republishes it on
     # `dead_letter_topic`: consumers of dead letters see one shape whoever moved the event.
     exhausted_topic: str = "lore.documents.exhausted"
+    # Completion events (`document.indexed`, `document.failed`, `document.deleted`, `job.finished`;
+    # lore_core.contracts.DocumentEvent / JobEvent). The document events go out through the state
+    # store's transactional outbox, whose topic is `outboxPublishTopic` in components/statestore.yaml:
+    # keep the two equal.
+    events_topic: str = "lore.events"
 
 
 class EmbeddingSettings(BaseSettings):

@@ -50,16 +50,20 @@ def _up(args: argparse.Namespace) -> int:
         print("starting Redis, daprd sidecars and apps (logs in .run/logs) ...", flush=True)
         stack.start()
         gateway = stack.url("lore-gateway")
-        statuses = demo.ingest_corpus(gateway, ROOT / "samples" / "corpus")
+        key = stack.secrets["lore-admin-key"]
+        statuses = demo.ingest_corpus(gateway, ROOT / "samples" / "corpus", key)
         print(
             f"ingested {len(statuses)} documents: "
             + ", ".join(f"{s['document_id']} ({s['chunks']} chunks)" for s in statuses)
         )
-        print(demo.render(SAMPLE_QUESTION, demo.ask(gateway, SAMPLE_QUESTION)), flush=True)
+        print(demo.render(SAMPLE_QUESTION, demo.ask(gateway, SAMPLE_QUESTION, key)), flush=True)
         if args.once:
             return 0
         print(
-            f"\nLore is serving at {gateway} (OpenAPI at {gateway}/docs). Ctrl-C stops everything.",
+            f"\nLore is serving at {gateway} (OpenAPI at {gateway}/docs). Ctrl-C stops everything.\n"
+            f"Operator API key (admin of tenant `default`; make more with POST /v1/keys):\n"
+            f"  export LORE_API_KEY={key}\n"
+            f'  curl -H "Authorization: Bearer $LORE_API_KEY" {gateway}/v1/models',
             flush=True,
         )
         stop.wait()

@@ -8,21 +8,28 @@ from typing import Any
 import httpx
 
 
-def ingest_corpus(gateway: str, corpus: Path) -> list[dict[str, Any]]:
-    """POSTs every `*.md` file of ``corpus`` to the gateway; returns the document statuses."""
+def _auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+def ingest_corpus(gateway: str, corpus: Path, key: str) -> list[dict[str, Any]]:
+    """POSTs every `*.md` file of ``corpus`` to the gateway with API key ``key``; returns the
+    document statuses."""
     statuses = []
     for path in sorted(corpus.glob("*.md")):
         text = path.read_text()
         title = text.splitlines()[0].lstrip("# ").strip()
         body = {"id": path.stem, "title": title, "source": f"samples/corpus/{path.name}", "text": text}
-        response = httpx.post(f"{gateway}/v1/documents", json=body, timeout=120)
+        response = httpx.post(f"{gateway}/v1/documents", json=body, headers=_auth(key), timeout=120)
         response.raise_for_status()
         statuses.append(response.json())
     return statuses
 
 
-def ask(gateway: str, question: str) -> dict[str, Any]:
-    response = httpx.post(f"{gateway}/v1/answers", json={"question": question}, timeout=60)
+def ask(gateway: str, question: str, key: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{gateway}/v1/answers", json={"question": question}, headers=_auth(key), timeout=60
+    )
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result

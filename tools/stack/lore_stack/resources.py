@@ -28,6 +28,35 @@ def _set_metadata(doc: dict[str, Any], name: str, value: str) -> None:
             item["value"] = value
 
 
+def _metadata(doc: dict[str, Any], name: str) -> str | None:
+    for item in doc.get("spec", {}).get("metadata", []) or []:
+        if item.get("name") == name and "value" in item:
+            return str(item["value"])
+    return None
+
+
+def actor_hosts(resources_dir: Path) -> frozenset[str] | None:
+    """App-ids in the scope of a component with `actorStateStore: "true"` (the apps that host
+    actors and workflows, whose daprd needs Placement and Scheduler).
+
+    Returns:
+        Those app-ids; an empty set when no such component exists; None when one is unscoped
+        (every app).
+    """
+    hosts: set[str] = set()
+    for path in sorted(resources_dir.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "Component":
+                continue
+            if str(_metadata(doc, "actorStateStore")).lower() != "true":
+                continue
+            scopes = doc.get("scopes") or []
+            if not scopes:
+                return None
+            hosts.update(str(s) for s in scopes)
+    return frozenset(hosts)
+
+
 def render(
     sources: tuple[Path, ...],
     config: Path,
@@ -38,6 +67,7 @@ def render(
     nameresolution_db: Path,
     broker: str | None = None,
     broker_metadata: Mapping[str, str] | None = None,
+    sqlite_dir: Path | None = None,
 ) -> tuple[Path, Path]:
     """Writes rendered resources to ``target/resources`` and the configuration to ``target/config.yaml``.
 
@@ -46,6 +76,8 @@ def render(
             files of each source (None: the files as they are, Redis Streams).
         broker_metadata: Component metadata values to set in those replacement files (the
             broker's address, the consumer group).
+        sqlite_dir: Where the database files of `state.sqlite` components go (their
+            `connectionString` is a file name, made absolute here); None: left as written.
 
     Returns:
         (resources directory, configuration file)
@@ -66,6 +98,9 @@ def render(
                 if doc.get("kind") == "Component":
                     _set_metadata(doc, "redisHost", redis_host)
                     _set_metadata(doc, "secretsFile", str(secrets_file))
+                    if sqlite_dir is not None and doc.get("spec", {}).get("type") == "state.sqlite":
+                        connection = _metadata(doc, "connectionString") or f"{doc['metadata']['name']}.db"
+                        _set_metadata(doc, "connectionString", str(sqlite_dir / Path(connection).name))
                     for name, value in (broker_metadata or {}).items() if replaced else ():
                         _set_metadata(doc, name, value)
                 if doc.get("kind") in {"Component", "Resiliency", "Subscription", "HTTPEndpoint"}:

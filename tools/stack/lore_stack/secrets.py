@@ -6,7 +6,8 @@ import json
 import secrets
 from pathlib import Path
 
-NAMES = ("dapr-api-token", "app-api-token", "redis-password")
+# `lore-admin-key`: the gateway's operator API key (lore_gateway.auth); `make run` prints it.
+NAMES = ("dapr-api-token", "app-api-token", "redis-password", "lore-admin-key")
 
 
 def ensure_secrets(path: Path) -> dict[str, str]:

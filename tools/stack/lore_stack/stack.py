@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import httpx
 
 from lore_stack import resources
+from lore_stack.control_plane import ControlPlane
 from lore_stack.kafka import KafkaBroker
 from lore_stack.procs import Proc
 from lore_stack.redis_server import RedisServer
@@ -98,6 +99,10 @@ class Stack:
     kafka_port: int = 19092
     redis: RedisServer | None = field(default=None, init=False)
     kafka: KafkaBroker | None = field(default=None, init=False)
+    # Placement and Scheduler, started when a component makes some app an actor host (the
+    # workflow state store, components/workflowstore.yaml).
+    control_plane: ControlPlane | None = field(default=None, init=False)
+    actor_hosts: frozenset[str] | None = field(default=frozenset(), init=False)
     apps: dict[str, AppProcesses] = field(default_factory=dict, init=False)
     secrets: dict[str, str] = field(default_factory=dict, init=False)
     # Restart any process that dies (see lore_stack.supervisor); `say` reports it.
@@ -131,7 +136,27 @@ class Stack:
             nameresolution_db=(self.run_dir / "nameresolution.db").resolve(),
             broker=None if self.broker == "redis" else self.broker,
             broker_metadata=broker_metadata,
+            sqlite_dir=self.run_dir.resolve(),
         )
+        self.actor_hosts = resources.actor_hosts(self.resources_dir)
+        if self.actor_hosts is None or self.actor_hosts:
+            self.control_plane = ControlPlane(
+                bin_dir=self.daprd.parent,
+                data_dir=self.run_dir / "control-plane",
+                logs=self.run_dir / "logs",
+                ports=(
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                ),
+            )
+            self.control_plane.start()
         for spec in self.runfile.apps:
             self.apps[spec.app_id] = self._sidecar(spec)
         for app_id in self.apps:
@@ -150,6 +175,9 @@ class Stack:
         if self.kafka is not None:
             kafka = self.kafka
             supervisor.watch("kafka", kafka, lambda: kafka.start())
+        if self.control_plane is not None:
+            for proc in (self.control_plane.placement, self.control_plane.scheduler):
+                supervisor.watch(proc.name, proc, proc.start)
         for processes in self.apps.values():
             for proc in (processes.daprd, processes.app):
                 supervisor.watch(proc.name, proc, proc.start)
@@ -219,6 +247,7 @@ class Stack:
                 "1500",
                 "--app-health-threshold",
                 "3",
+                *self._actor_flags(spec.app_id),
             ],
             log=logs / f"daprd-{spec.app_id}.log",
             cwd=self.run_dir,
@@ -242,6 +271,18 @@ class Stack:
             },
         )
         return AppProcesses(spec=spec, daprd=daprd, app=app)
+
+    def _actor_flags(self, app_id: str) -> list[str]:
+        """Placement and Scheduler addresses for an app that hosts actors (workflows)."""
+        hosts = self.actor_hosts
+        if self.control_plane is None or (hosts is not None and app_id not in hosts):
+            return []
+        return [
+            "--placement-host-address",
+            self.control_plane.placement_address,
+            "--scheduler-host-address",
+            self.control_plane.scheduler_address,
+        ]
 
     def start_app(self, app_id: str) -> None:
         sidecar = self.apps[app_id]
@@ -288,6 +329,8 @@ class Stack:
             self.supervisor.stop()
         for app_id in reversed(list(self.apps)):
             self.stop_app(app_id)
+        if self.control_plane is not None:
+            self.control_plane.stop()
         if self.kafka is not None:
             self.kafka.stop()
         if self.redis is not None:

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from lore_core.contracts import (
     DOCUMENT_ID_PATTERN,
+    MAX_HISTORY_MESSAGES,
     TENANT_PATTERN,
     Answer,
     AnswerIn,
@@ -32,9 +33,19 @@ from lore_core.contracts import (
     RetrieveIn,
 )
 from lore_core.http import ApiError, parse_body, validate
+from lore_gateway.auth import Principal, PrincipalDep, Role
 from lore_gateway.deps import LoreDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
+T = TypeVar("T", bound=BaseModel)
+
+
+def _scoped(body: T, principal: Principal, role: Role) -> T:
+    """``body`` acting on the caller's tenant: a body naming another tenant is refused (403), a body
+    naming none takes the key's."""
+    principal.require(role)
+    requested = getattr(body, "tenant", None) if "tenant" in body.model_fields_set else None
+    return body.model_copy(update={"tenant": principal.scope(requested)})
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -56,12 +67,14 @@ async def add_document(
     response: Response,
     lore: LoreDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     wait: Annotated[
         bool, Query(description="Index before answering (true) or enqueue an event (false).")
     ] = True,
 ) -> DocumentStatus:
     """Add or replace a document; `wait=false` enqueues it as an ingestion event (202)."""
     document = parse_body(await request.body(), DocumentIn, max_bytes=settings.max_body_bytes)
+    document = _scoped(document, principal, Role.WRITER)
     _check_size(document, settings.max_document_bytes)
     if wait:
         return await lore.ingest(document)
@@ -74,9 +87,11 @@ async def get_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
     lore: LoreDep,
+    principal: PrincipalDep,
 ) -> DocumentStatus:
     """The indexing status of one document."""
-    return await lore.status(tenant, document_id)
+    principal.require(Role.READER)
+    return await lore.status(principal.scope(tenant), document_id)
 
 
 @router.delete("/documents/{tenant}/{document_id}")
@@ -84,9 +99,11 @@ async def delete_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
     lore: LoreDep,
+    principal: PrincipalDep,
 ) -> DocumentDeleted:
     """Remove a document: its chunks leave the index and its status is forgotten."""
-    return await lore.delete(tenant, document_id)
+    principal.require(Role.WRITER)
+    return await lore.delete(principal.scope(tenant), document_id)
 
 
 _ANSWER_STREAM: dict[int | str, dict[str, Any]] = {
@@ -100,9 +117,10 @@ _ANSWER_STREAM: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/answers", openapi_extra=_json_body(AnswerIn), response_model=Answer, responses=_ANSWER_STREAM)
-async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Any:
+async def ask(request: Request, lore: LoreDep, settings: SettingsDep, principal: PrincipalDep) -> Any:
     """Answer a question from the indexed documents, with citations; `stream: true` for SSE."""
     question = parse_body(await request.body(), AnswerIn, max_bytes=settings.max_body_bytes)
+    question = _scoped(question, principal, Role.READER)
     if question.stream:
         events = await lore.answer_stream(question)
         return StreamingResponse(
@@ -114,14 +132,18 @@ async def ask(request: Request, lore: LoreDep, settings: SettingsDep) -> Any:
 
 
 @router.post("/retrieve", openapi_extra=_json_body(RetrieveIn))
-async def retrieve(request: Request, lore: LoreDep, settings: SettingsDep) -> Retrieved:
+async def retrieve(
+    request: Request, lore: LoreDep, settings: SettingsDep, principal: PrincipalDep
+) -> Retrieved:
     """The best chunks for a question (no answer), with scores and the retrieval mode used."""
     body = parse_body(await request.body(), RetrieveIn, max_bytes=settings.max_body_bytes)
+    body = _scoped(body, principal, Role.READER)
     return await lore.retrieve(body)
 
 
 # OpenAI-compatible answers: the official openai SDKs work against Lore unchanged. The one model is
-# Lore itself; the question is the last user message (earlier turns are not used yet); citations
+# Lore itself; the question is the last user message, made standalone with the earlier user and
+# assistant messages (the newest `MAX_HISTORY_MESSAGES`); citations
 # travel in the extension field `lore` of the completion (and of the last chunk when streamed).
 # Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`.
 LORE_MODEL = "lore"
@@ -134,18 +156,34 @@ def _openai_error(status: int, code: str, message: str, param: str | None = None
     return JSONResponse(body, status_code=status)
 
 
-def _chat_question(chat: ChatCompletionIn) -> AnswerIn:
+def _chat_question(chat: ChatCompletionIn, principal: Principal) -> AnswerIn:
     """The last user message as Lore's question; raises `ApiError` for what Lore cannot serve."""
+    principal.require(Role.READER)
+    requested = chat.lore.tenant if "tenant" in chat.lore.model_fields_set else None
+    tenant = principal.scope(requested)
     if chat.model != LORE_MODEL:
         raise ApiError(404, "model_not_found", f"the model `{chat.model}` does not exist; use `{LORE_MODEL}`")
     for message in chat.messages:
         if message.role not in _ROLES:
             raise ApiError(400, "unsupported_role", f"messages with role `{message.role}` are not supported")
-    users = [m for m in chat.messages if m.role == "user"]
-    if not users or not isinstance(users[-1].content, str):
+    users = [n for n, m in enumerate(chat.messages) if m.role == "user"]
+    if not users or not isinstance(chat.messages[users[-1]].content, str):
         raise ApiError(400, "unsupported_content", "the last user message must have text content")
+    # Earlier user and assistant messages are the conversation that makes a follow-up standalone
+    # (system and developer messages are instructions; Lore keeps its own).
+    earlier = [
+        {"role": m.role, "content": m.content}
+        for m in chat.messages[: users[-1]]
+        if m.role in ("user", "assistant") and isinstance(m.content, str)
+    ][-MAX_HISTORY_MESSAGES:]
     return validate(
-        {"question": users[-1].content, **chat.lore.model_dump(exclude_none=True), "stream": chat.stream},
+        {
+            "question": chat.messages[users[-1]].content,
+            **chat.lore.model_dump(exclude_none=True),
+            "tenant": tenant,
+            "stream": chat.stream,
+            "history": earlier,
+        },
         AnswerIn,
     )
 
@@ -199,11 +237,13 @@ async def models() -> dict[str, Any]:
 
 
 @router.post("/chat/completions", openapi_extra=_json_body(ChatCompletionIn), response_model=None)
-async def chat_completions(request: Request, lore: LoreDep, settings: SettingsDep) -> Any:
+async def chat_completions(
+    request: Request, lore: LoreDep, settings: SettingsDep, principal: PrincipalDep
+) -> Any:
     """OpenAI-compatible answer (streamed with `stream: true`); citations in the extension field `lore`."""
     try:
         chat = parse_body(await request.body(), ChatCompletionIn, max_bytes=settings.max_body_bytes)
-        question = _chat_question(chat)
+        question = _chat_question(chat, principal)
         if question.stream:
             events = await lore.answer_stream(question)
             return StreamingResponse(

@@ -106,6 +106,8 @@ def citation(marker: int, document: Document) -> Citation:
         chunk=int(document.metadata["chunk"]),
         score=round(float(document.metadata["score"]), 4),
         text=document.page_content,
+        page=document.metadata.get("page"),
+        section=document.metadata.get("section"),
     )
 
 

@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 
 from langchain_core.documents import Document
-from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-PROMPT_VERSION = "rag-2026-11-26"
+PROMPT_VERSION = "rag-2026-11-26.2"
 
 SYSTEM = """You are Lore, an assistant that answers questions from a company's indexed documents.
 
@@ -36,6 +36,16 @@ HUMAN = """<documents>
 Question: {question}"""
 
 RAG_PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])
+
+# Rewrites a follow-up into a question that stands on its own, so retrieval finds what it refers
+# to ("and for how long after that?" -> "How long after deletion are files purged?").
+CONDENSE_SYSTEM = """Rewrite the user's last question so that it can be understood without the \
+conversation before it: replace pronouns and references with what they refer to. Do not answer it. \
+If it already stands on its own, return it unchanged. Reply with the question only."""
+
+CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", CONDENSE_SYSTEM), MessagesPlaceholder("history"), ("human", "{question}")]
+)
 
 # Tags a document could use to end its own block early and pose as the user or the system.
 _DELIMITER = re.compile(r"</?\s*documents?\b[^>]*>", re.IGNORECASE)

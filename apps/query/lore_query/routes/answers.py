@@ -12,7 +12,8 @@ from fastapi.responses import StreamingResponse
 from lore_core.contracts import Answer, AnswerIn, Refusal
 from lore_core.search import FilterError
 from lore_query.chains.rag import AnswerEvent, AnswerStream
-from lore_query.deps import ChainDep, RetrievalDep
+from lore_query.deps import ChainDep, ConversationsDep, RetrievalDep
+from lore_query.memory import Conversations, DaprChatHistory
 
 router = APIRouter()
 
@@ -40,7 +41,11 @@ _STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 @router.post("/answers", response_model=Answer | Refusal, responses=_STREAM_RESPONSE)
 async def answer(
-    question: Annotated[AnswerIn, Body()], chain: ChainDep, stream: StreamDep, retrieval: RetrievalDep
+    question: Annotated[AnswerIn, Body()],
+    chain: ChainDep,
+    stream: StreamDep,
+    retrieval: RetrievalDep,
+    conversations: ConversationsDep,
 ) -> Any:
     """Answer a question from the tenant's indexed documents, with citations (`stream`: as SSE).
 
@@ -56,11 +61,29 @@ async def answer(
     except FilterError as exc:
         problems = [{"field": field, "problem": problem} for field, problem in exc.problems]
         return Refusal(error="invalid_request", detail=problems, status=422)
-    inputs = question.model_dump(exclude={"stream"})
+    prepared = await conversations.prepare(question)
+    inputs, history, standalone = prepared.inputs, prepared.session, prepared.standalone
     if question.stream:
         return StreamingResponse(
-            sse(stream(inputs)),
+            sse(_remembered(stream(inputs), conversations, history, question.question, standalone)),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    return await chain.ainvoke(inputs)
+    answer: Answer = await chain.ainvoke(inputs)
+    await conversations.remember(history, question.question, answer.answer)
+    return answer.model_copy(update={"question": standalone})
+
+
+async def _remembered(
+    events: AsyncIterator[AnswerEvent],
+    conversations: Conversations,
+    history: DaprChatHistory | None,
+    question: str,
+    standalone: str | None,
+) -> AsyncIterator[AnswerEvent]:
+    """The stream, with the standalone question in `final` and the turn remembered after it."""
+    async for name, data in events:
+        if name == "final":
+            data = {**data, "question": standalone}
+            await conversations.remember(history, question, str(data["answer"]))
+        yield name, data

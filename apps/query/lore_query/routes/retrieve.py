@@ -44,6 +44,8 @@ async def retrieve(request: Annotated[RetrieveIn, Body()], retrieval: RetrievalD
             text=m.text,
             score=m.score,
             similarity=m.similarity,
+            page=m.page,
+            section=m.section,
         )
         for m in matches
     ]

@@ -1,0 +1,1 @@
+"""The `lore` command line: a client of the Lore gateway's REST API (`/v1`)."""

@@ -1,0 +1,3 @@
+from lore_cli.main import main
+
+main()
