@@ -189,3 +189,25 @@ def test_a_gateway_that_is_down_is_named_and_exits_3() -> None:
         run = lore(down, *args)
         assert run.returncode == 3, (args, run.stderr)
         assert f"cannot reach the gateway at {down.url}" in run.stderr
+
+
+def test_keys_are_created_listed_and_revoked_by_an_admin(cli_gateway: Gateway) -> None:
+    made = lore(cli_gateway, "keys", "create", "reader", "--name", "cli reader", "--json")
+    assert made.returncode == 0, made.stderr
+    key = parsed(made)
+    assert key["tenant"] == TENANT and key["role"] == "reader" and key["key"].startswith("lore_")
+    reader = Gateway(cli_gateway.url, key["key"])
+    assert lore(reader, "status", "cli-retention", "--tenant", TENANT, "--json").returncode in (0, 1)
+
+    listed = parsed(lore(cli_gateway, "keys", "list", "--json"))["keys"]
+    mine = [k for k in listed if k["key_id"] == key["key_id"]]
+    assert mine and "key" not in mine[0] and mine[0]["revoked_at"] is None
+    assert all(k["tenant"] == TENANT for k in listed)
+
+    refused = lore(reader, "keys", "create", "admin", "--json")
+    assert refused.returncode == 1 and parsed(refused)["status"] == 403
+
+    revoked = lore(cli_gateway, "keys", "revoke", key["key_id"], "--json")
+    assert revoked.returncode == 0 and parsed(revoked)["revoked_at"]
+    after = lore(reader, "keys", "list", "--json")
+    assert after.returncode == 1 and parsed(after)["status"] == 401

@@ -186,6 +186,19 @@ class Gateway:
         result: dict[str, Any] = self._json("DELETE", f"/v1/jobs/{job_id}", params=params)
         return result
 
+    def create_key(self, role: str, name: str, tenant: str | None) -> dict[str, Any]:
+        body = {"role": role, "name": name, **_given(tenant=tenant)}
+        result: dict[str, Any] = self._json("POST", "/v1/keys", json=body)
+        return result
+
+    def keys(self, tenant: str | None) -> list[dict[str, Any]]:
+        keys: list[dict[str, Any]] = self._json("GET", "/v1/keys", params=_given(tenant=tenant))["keys"]
+        return keys
+
+    def revoke_key(self, key_id: str, tenant: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("DELETE", f"/v1/keys/{key_id}", params=_given(tenant=tenant))
+        return result
+
 
 def _given(**fields: str | None) -> dict[str, str]:
     """The fields that have a value (an omitted tenant is the API key's)."""

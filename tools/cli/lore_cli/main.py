@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from lore_cli import ingest as ingestion
@@ -305,6 +306,81 @@ def delete(
     else:
         name = f"{deleted['tenant']}/{deleted['document_id']}"
         _out().print(f"deleted {name} ({deleted['chunks_removed']} chunks removed)", markup=False)
+
+
+keys = typer.Typer(help="API keys of a tenant (an admin key, or the operator key for any tenant).")
+app.add_typer(keys, name="keys")
+
+
+class Role(StrEnum):
+    reader = "reader"
+    writer = "writer"
+    admin = "admin"
+
+
+def _keys_table(listed: list[dict[str, Any]]) -> Table:
+    table = Table("key id", "tenant", "role", "name", "created", "revoked")
+    for key in listed:
+        table.add_row(
+            key["key_id"],
+            key["tenant"],
+            key["role"],
+            key["name"],
+            key["created_at"],
+            key.get("revoked_at") or "",
+        )
+    return table
+
+
+@keys.command("create")
+def create_key(
+    ctx: typer.Context,
+    role: Annotated[Role, typer.Argument(help="reader, writer or admin.")],
+    name: Annotated[str, typer.Option("--name", help="A label for the key.")] = "",
+    tenant: Tenant = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Create a key; its secret is printed once, store it now."""
+    with _gateway(ctx, url, api_key, as_json) as gateway:
+        made = gateway.create_key(role.value, name, tenant)
+    if as_json:
+        _print_json(made)
+        return
+    _err().print(
+        f"key {made['key_id']} ({made['role']} of tenant {made['tenant']}); shown once:", markup=False
+    )
+    _out().print(made["key"], markup=False)
+
+
+@keys.command("list")
+def list_keys(
+    ctx: typer.Context,
+    tenant: Tenant = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """The tenant's keys, revoked ones included, without their secrets."""
+    with _gateway(ctx, url, api_key, as_json) as gateway:
+        listed = gateway.keys(tenant)
+    _print_json({"keys": listed}) if as_json else _out().print(_keys_table(listed))
+
+
+@keys.command("revoke")
+def revoke_key(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id (`lore keys list`).")],
+    tenant: Tenant = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+    as_json: Json = False,
+) -> None:
+    """Revoke a key: the next call made with it is refused."""
+    with _gateway(ctx, url, api_key, as_json) as gateway:
+        revoked = gateway.revoke_key(key_id, tenant)
+    _print_json(revoked) if as_json else _out().print(_keys_table([revoked]))
 
 
 def main() -> None:
