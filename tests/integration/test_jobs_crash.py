@@ -64,10 +64,12 @@ def _documents(count: int) -> list[dict[str, Any]]:
 
 
 def _job(stack: Stack, job_id: str, tenant: str) -> dict[str, Any] | None:
-    """The job's status; None while lore-ingest is down (503 from the gateway)."""
+    """The job's status; None while lore-ingest or its sidecar is down: the gateway answers 503 when
+    it cannot reach lore-ingest, 502 when lore-ingest answers 500 because its own sidecar (the
+    state store) is gone."""
     with gateway_client(stack, timeout=30) as client:
         response = client.get(f"/v1/jobs/{job_id}", params={"tenant": tenant})
-    if response.status_code == 503:
+    if response.status_code in (502, 503):
         return None
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
