@@ -11,10 +11,10 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
 from lore_core.contracts import Answer
+from lore_core.retriever import Retrieval
 from lore_core.search import Match, Mode
 from lore_query.chains.extractive import NO_ANSWER
 from lore_query.chains.rag import RagAnswers, cite, stream_of
-from lore_query.retrieval import Retrieval
 
 
 class CannedRetrieval(Retrieval):

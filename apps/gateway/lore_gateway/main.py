@@ -33,15 +33,12 @@ def _checks(request: Request) -> Mapping[str, Check]:
 
 
 async def _secret(sidecar: Sidecar, store: str, name: str) -> str | None:
-    """The value of a one-value secret, None when the name is empty or the secret is missing."""
-    if not name:
-        return None
+    """The value of an optional secret: None when the name is empty or the secret is missing."""
     try:
-        values = await sidecar.get_secret(store, name)
+        return await sidecar.secret_value(store, name)
     except DaprError:
         log.warning("secret %s not found in %s", name, store)
         return None
-    return values.get(name) or next(iter(values.values()), None)
 
 
 def create_app(settings: Settings) -> FastAPI:

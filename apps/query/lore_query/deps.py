@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 from langchain_core.runnables import Runnable
 
 from lore_core.contracts import Answer
+from lore_core.retriever import Retrieval
 from lore_query.memory import Conversations
-from lore_query.retrieval import Retrieval
 
 AnswerChain = Runnable[dict[str, Any], Answer]
 

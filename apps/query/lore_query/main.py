@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from lore_core.dapr import Sidecar
+from lore_core.retriever import Retrieval
 from lore_core.runtime import app_embeddings, open_index, serve, service_app, sidecar_and_index_checks
 from lore_query.chains.condense import build_condense
 from lore_query.chains.extractive import build_chain
 from lore_query.chains.rag import RagAnswers, chat_model_through_sidecar, stream_of
 from lore_query.memory import ConversationMemory, Conversations
-from lore_query.retrieval import Retrieval
 from lore_query.routes import answers, retrieve
 from lore_query.settings import Settings
 

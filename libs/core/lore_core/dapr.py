@@ -308,6 +308,17 @@ class Sidecar:
             raise _error(exc, f"get secret {store}/{name}") from exc
         return {str(k): str(v) for k, v in response.secret.items()}
 
+    async def secret_value(self, store: str, name: str) -> str | None:
+        """The value of a one-value secret (a Kubernetes Secret may name its one key otherwise).
+
+        Returns None when ``name`` is empty (the setting turns the secret off); raises `DaprError`
+        when the secret is missing or the store cannot be read.
+        """
+        if not name:
+            return None
+        values = await self.get_secret(store, name)
+        return values.get(name) or next(iter(values.values()), None)
+
 
 def _status(exc: BaseException) -> str | None:
     """The gRPC status name carried by an SDK error or by the gRPC error it wraps."""

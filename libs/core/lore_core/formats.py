@@ -48,6 +48,25 @@ class Format(StrEnum):
 
 ACCEPTED_TYPES: tuple[str, ...] = tuple(f.value for f in Format)
 
+_BINARY = {"type": "string", "format": "binary"}
+# The OpenAPI request body of an upload route (`openapi_extra`): multipart `file` parts, or one raw
+# body of an accepted type. FastAPI cannot derive it, because those routes read the body themselves.
+UPLOAD_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "array", "items": _BINARY}},
+                    "required": ["file"],
+                }
+            },
+            **{t: {"schema": _BINARY} for t in ACCEPTED_TYPES},
+        },
+    }
+}
+
 _BY_EXTENSION: dict[str, Format] = {
     ".txt": Format.TEXT,
     ".text": Format.TEXT,

@@ -1,10 +1,13 @@
-"""A LangChain retriever over Lore's chunk index, for any program that can reach its Redis.
+"""Retrieval over Lore's chunk index: `Retrieval` (embed a question, rank one tenant's chunks) and
+`LoreRetriever`, the LangChain retriever over it.
 
-`LoreRetriever` runs the same retrieval as `POST /v1/retrieve` (`lore_core.search.ChunkSearch`:
-modes, filters, threshold, MMR) with the caller's embedding model, which must be the one the chunks
-were embedded with. Each call opens its own Redis connection in the event loop that runs it, so
-the sync path (`invoke`, which runs the async search in a fresh loop) and the async path
-(`ainvoke`) never share a connection across loops.
+lore-query's routes and chains use a `Retrieval` over the index the app keeps open. Any other
+program that can reach the Redis builds `LoreRetriever(redis_url=..., layout=..., embeddings=...)`:
+the same retrieval as `POST /v1/retrieve` (`lore_core.search.ChunkSearch`: modes, filters,
+threshold, MMR) with the caller's embedding model, which must be the one the chunks were embedded
+with. Such a retriever opens a Redis connection per call in the event loop that runs it, so the
+sync path (`invoke`, which runs the async search in a fresh loop) and the async path (`ainvoke`)
+never share a connection across loops.
 """
 
 from __future__ import annotations
@@ -12,18 +15,104 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol, Self
 
 import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from lore_core.contracts import Filters, RetrievalMode
 from lore_core.index import redis_client
 from lore_core.search import ChunkSearch, IndexLayout, Match, Mode, SearchRequest, Tuning
+
+
+class SearchIndex(Protocol):
+    """What `Retrieval` needs of an index (`lore_core.index.VectorIndex` is one)."""
+
+    @property
+    def layout(self) -> IndexLayout: ...
+
+    async def search(self, request: SearchRequest, tuning: Tuning | None = None) -> list[Match]: ...
+
+
+class _ConnectionPerCall:
+    """A `SearchIndex` that opens a Redis connection for each search, in the caller's loop."""
+
+    def __init__(self, url: str, password: str | None, layout: IndexLayout) -> None:
+        self._url = url
+        self._password = password
+        self._layout = layout
+
+    @property
+    def layout(self) -> IndexLayout:
+        return self._layout
+
+    async def search(self, request: SearchRequest, tuning: Tuning | None = None) -> list[Match]:
+        client = redis_client(self._url, self._password)
+        try:
+            return await ChunkSearch(client, self._layout, tuning).run(request)
+        finally:
+            await client.aclose()
+
+
+class Retrieval:
+    """Embeds a question and ranks one tenant's chunks in the requested mode.
+
+    Args:
+        index: The chunk index.
+        embeddings: The question encoder (the one ingestion used for the chunks).
+        tuning: Ranking parameters (scorer, fusion weights, candidate depth).
+        default_mode: The mode of a request that names none.
+    """
+
+    def __init__(
+        self, *, index: SearchIndex, embeddings: Embeddings, tuning: Tuning, default_mode: Mode
+    ) -> None:
+        self._index = index
+        self._embeddings = embeddings
+        self._tuning = tuning
+        self.default_mode = default_mode
+
+    async def search(
+        self,
+        *,
+        question: str,
+        tenant: str,
+        top_k: int,
+        mode: RetrievalMode | None = None,
+        min_score: float | None = None,
+        mmr: bool = False,
+        filters: Filters | None = None,
+    ) -> tuple[Mode, list[Match]]:
+        """The top_k chunks, best first, and the mode that ranked them.
+
+        Raises:
+            FilterError: ``filters`` name a field the index does not declare, or a condition of the
+                wrong type (checked before the question is embedded).
+        """
+        self.check_filters(filters)
+        chosen = Mode(mode) if mode else self.default_mode
+        # The provider ingestion used (EMBEDDING_PROVIDER): a question is compared with chunk vectors
+        # of the same model only. MiniLM's aembed_query runs in a thread; OpenAI's is async I/O.
+        vector = np.asarray(await self._embeddings.aembed_query(question), dtype=np.float32)
+        request = SearchRequest(
+            tenant=tenant,
+            question=question,
+            vector=vector,
+            mode=chosen,
+            k=top_k,
+            min_score=min_score,
+            mmr=mmr,
+            filters=filters,
+        )
+        return chosen, await self._index.search(request, self._tuning)
+
+    def check_filters(self, filters: Filters | None) -> None:
+        """Raises `FilterError` when ``filters`` do not fit the index schema."""
+        self._index.layout.filter_expression(filters)
 
 
 def to_documents(matches: Sequence[Match], mode: Mode) -> list[Document]:
@@ -52,33 +141,47 @@ def to_documents(matches: Sequence[Match], mode: Mode) -> list[Document]:
 class LoreRetriever(BaseRetriever):
     """Top-k chunks of one tenant from Lore's index (sync and async).
 
+    Give either ``retrieval`` (an app's, over an index it keeps open) or ``redis_url``, ``layout``
+    and ``embeddings`` (a connection per call).
+
     Args:
+        retrieval: The retrieval to run.
         redis_url: The Redis holding the index.
         redis_password: Its password, if any.
         layout: The index layout (name, prefix, dimension, filterable metadata), as Lore's apps use.
         embeddings: The model the chunks were embedded with.
         tenant: Whose chunks are searched.
         k: Chunks returned; `invoke(query, k=3)` overrides it per call.
-        mode: `vector`, `text` or `hybrid`.
+        mode: `vector`, `text` or `hybrid`; None: the retrieval's default (hybrid for a URL).
         min_score: Drop chunks less similar than this (cosine).
         mmr: Diversify with maximal marginal relevance.
         filters: Conditions on source, collection, document id and declared metadata.
-        tuning: Ranking parameters.
+        tuning: Ranking parameters (with ``redis_url``; a given ``retrieval`` has its own).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    redis_url: str
+    retrieval: Retrieval | None = None
+    redis_url: str | None = None
     redis_password: SecretStr | None = None
-    layout: IndexLayout
-    embeddings: Embeddings
+    layout: IndexLayout | None = None
+    embeddings: Embeddings | None = None
     tenant: str = "default"
     k: int = Field(default=4, ge=1, le=100)
-    mode: RetrievalMode = "hybrid"
+    mode: RetrievalMode | None = None
     min_score: float | None = None
     mmr: bool = False
     filters: Filters | None = None
     tuning: Tuning = Field(default_factory=Tuning)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        standalone = (self.redis_url, self.layout, self.embeddings)
+        if self.retrieval is None and None in standalone:
+            raise ValueError("give `retrieval`, or `redis_url`, `layout` and `embeddings`")
+        if self.retrieval is not None and any(v is not None for v in standalone):
+            raise ValueError("give `retrieval` or `redis_url`/`layout`/`embeddings`, not both")
+        return self
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
@@ -97,26 +200,28 @@ class LoreRetriever(BaseRetriever):
     ) -> list[Document]:
         return await self._search(query, **kwargs)
 
+    def _retrieval(self) -> Retrieval:
+        if self.retrieval is not None:
+            return self.retrieval
+        assert self.redis_url is not None and self.layout is not None and self.embeddings is not None
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return Retrieval(
+            index=_ConnectionPerCall(self.redis_url, password, self.layout),
+            embeddings=self.embeddings,
+            tuning=self.tuning,
+            default_mode=Mode.HYBRID,
+        )
+
     async def _search(self, query: str, **kwargs: Any) -> list[Document]:
         options = self.model_copy(update=kwargs) if kwargs else self
-        vector = np.asarray(await options.embeddings.aembed_query(query), dtype=np.float32)
-        mode = Mode(options.mode)
-        request = SearchRequest(
-            tenant=options.tenant,
+        filters = options.filters
+        mode, matches = await options._retrieval().search(
             question=query,
-            vector=vector,
-            mode=mode,
-            k=options.k,
+            tenant=options.tenant,
+            top_k=options.k,
+            mode=options.mode,
             min_score=options.min_score,
             mmr=options.mmr,
-            filters=Filters.model_validate(options.filters)
-            if isinstance(options.filters, dict)
-            else options.filters,
+            filters=Filters.model_validate(filters) if isinstance(filters, dict) else filters,
         )
-        password = options.redis_password.get_secret_value() if options.redis_password else None
-        client = redis_client(options.redis_url, password)
-        try:
-            matches = await ChunkSearch(client, options.layout, options.tuning).run(request)
-        finally:
-            await client.aclose()
         return to_documents(matches, mode)

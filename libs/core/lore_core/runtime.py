@@ -35,10 +35,7 @@ async def open_index(
     The Redis password is the secret named `settings.redis_password_secret` in
     `settings.secret_store`, read through the sidecar; an empty secret name means no password.
     """
-    password = None
-    if settings.redis_password_secret:
-        secret = await sidecar.get_secret(settings.secret_store, settings.redis_password_secret)
-        password = secret.get(settings.redis_password_secret) or next(iter(secret.values()), None)
+    password = await sidecar.secret_value(settings.secret_store, settings.redis_password_secret)
     redis = redis_client(settings.redis_url, password)
     try:
         index = VectorIndex(
@@ -60,9 +57,8 @@ async def app_embeddings(settings: EmbeddingSettings, sidecar: Sidecar, *, secre
     named `settings.embedding_api_key_secret` through the sidecar. lore-ingest and lore-query both
     build theirs here, so questions always meet vectors of the model that made the chunks."""
     api_key = None
-    if settings.embedding_provider == "openai" and settings.embedding_api_key_secret:
-        secret = await sidecar.get_secret(secret_store, settings.embedding_api_key_secret)
-        api_key = secret.get(settings.embedding_api_key_secret) or next(iter(secret.values()), None)
+    if settings.embedding_provider == "openai":
+        api_key = await sidecar.secret_value(secret_store, settings.embedding_api_key_secret)
     return build_embeddings(settings, api_key)
 
 

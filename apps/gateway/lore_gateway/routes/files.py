@@ -12,29 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from lore_core.contracts import TENANT_PATTERN, FilesIngested
-from lore_core.formats import ACCEPTED_TYPES
+from lore_core.formats import ACCEPTED_TYPES, UPLOAD_OPENAPI
 from lore_core.http import ApiError
 from lore_gateway.auth import PrincipalDep, Role
 from lore_gateway.deps import LoreDep, SettingsDep
 
 router = APIRouter(prefix="/v1")
 
-_BINARY = {"type": "string", "format": "binary"}
-_UPLOAD: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "array", "items": _BINARY}},
-                    "required": ["file"],
-                }
-            },
-            **{t: {"schema": _BINARY} for t in ACCEPTED_TYPES},
-        },
-    }
-}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "`too_large`: the body, or a document of a file, is over the limit."},
     415: {"description": f"`unsupported_format`: accepted types are {', '.join(ACCEPTED_TYPES)}."},
@@ -45,7 +29,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/files", openapi_extra=_UPLOAD, responses=_ERRORS)
+@router.post("/files", openapi_extra=UPLOAD_OPENAPI, responses=_ERRORS)
 async def upload_files(
     request: Request,
     lore: LoreDep,

@@ -26,7 +26,7 @@ from lore_core.contracts import (
     Refusal,
 )
 from lore_core.formats import (
-    ACCEPTED_TYPES,
+    UPLOAD_OPENAPI,
     DocumentTooLargeError,
     UnreadableDocumentError,
     UnsupportedFormatError,
@@ -43,25 +43,8 @@ router = APIRouter(route_class=RefusingRoute)
 _CONCURRENCY = 8
 _MAX_FILES = 100
 
-_BINARY = {"type": "string", "format": "binary"}
-_UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "array", "items": _BINARY}},
-                    "required": ["file"],
-                }
-            },
-            **{t: {"schema": _BINARY} for t in ACCEPTED_TYPES},
-        },
-    }
-}
 
-
-@router.post("/files", openapi_extra=_UPLOAD_BODY)
+@router.post("/files", openapi_extra=UPLOAD_OPENAPI)
 async def ingest_files(
     request: Request,
     service: ServiceDep,

@@ -14,7 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from lore_core.contracts import Answer, Citation
-from lore_query.retrieval import LoreRetriever, Retrieval
+from lore_core.retriever import LoreRetriever, Retrieval
 
 NO_ANSWER = "I could not find this in the indexed documents."
 

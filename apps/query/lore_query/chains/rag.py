@@ -24,9 +24,9 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from lore_core.contracts import Answer, Citation
+from lore_core.retriever import Retrieval
 from lore_query.chains.extractive import NO_ANSWER, citation, compose_answer, retrieve_step
 from lore_query.chains.prompts import RAG_PROMPT, context_block
-from lore_query.retrieval import Retrieval
 
 GENERATIVE = "generative"
 
