@@ -19,6 +19,8 @@ class ReceivedSpan:
     trace_id: str
     span_id: str
     parent_span_id: str
+    # Trace ids of the spans this one links to (an embedding batch links to every ingestion it serves).
+    linked_traces: tuple[str, ...] = ()
 
 
 class OtlpCollector:
@@ -51,6 +53,7 @@ class OtlpCollector:
                                         span.trace_id.hex(),
                                         span.span_id.hex(),
                                         span.parent_span_id.hex(),
+                                        tuple(link.trace_id.hex() for link in span.links),
                                     )
                                 )
                 payload = ExportTraceServiceResponse().SerializeToString()

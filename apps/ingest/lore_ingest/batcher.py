@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from numpy.typing import NDArray
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 log = logging.getLogger(__name__)
+# The process's tracer provider (`lore_core.runtime.serve` installs the app's).
+tracer = trace.get_tracer(__name__)
 
 BATCH_SIZE = Histogram(
     "lore_embedding_batch_size",
@@ -42,6 +45,8 @@ class _Request:
     result: NDArray[np.float32] | None = None
     remaining: int = 0
     future: asyncio.Future[NDArray[np.float32]] = field(default_factory=asyncio.Future)
+    # The caller's span: a batch serves several callers' traces, so its span links to each of them.
+    caller: trace.SpanContext = field(default_factory=lambda: trace.get_current_span().get_span_context())
 
 
 @dataclass
@@ -139,11 +144,23 @@ class EmbeddingBatcher:
         if not batch:
             return
         texts = [t for piece in batch for t in piece.request.texts[piece.start : piece.end]]
+        # Keyed by ids: a SpanContext is unhashable (its TraceState is not).
+        callers = {
+            (c.trace_id, c.span_id): c for c in (p.request.caller for p in batch) if c.is_valid
+        }.values()
         started = time.perf_counter()
         try:
-            vectors = np.asarray(
-                await asyncio.to_thread(self._embeddings.embed_documents, texts), dtype=np.float32
-            )
+            # A root span of its own (the batch belongs to no single request), linked to the span of
+            # every ingestion it serves: a trace shows which batch embedded its chunks, and when.
+            with tracer.start_as_current_span(
+                "embed batch",
+                context=trace.set_span_in_context(trace.INVALID_SPAN),
+                links=[trace.Link(c) for c in callers],
+                attributes={"lore.batch.texts": len(texts), "lore.batch.callers": len(batch)},
+            ):
+                vectors = np.asarray(
+                    await asyncio.to_thread(self._embeddings.embed_documents, texts), dtype=np.float32
+                )
         except Exception as exc:
             log.exception("embedding batch of %d texts failed", len(texts))
             for piece in batch:

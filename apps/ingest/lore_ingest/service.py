@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+from opentelemetry import trace
 from prometheus_client import Counter
 
 from lore_core.chunking import chunk_document
@@ -33,6 +34,7 @@ from lore_core.settings import TopicSettings
 from lore_ingest.batcher import EmbeddingBatcher
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 OUTCOMES = Counter(
     "lore_ingest_documents_total",
@@ -193,19 +195,21 @@ class IngestService:
         chunks = chunk_document(document, self._splitter)
         texts = [c.text for c in chunks]
         embed_started = time.perf_counter()
-        vectors = await self._batcher.embed(texts, interactive=interactive)
+        with tracer.start_as_current_span("embed chunks", attributes={"lore.chunks": len(texts)}):
+            vectors = await self._batcher.embed(texts, interactive=interactive)
         embed_ms = (time.perf_counter() - embed_started) * 1000
-        result = await self._index.replace_document(
-            tenant=document.tenant,
-            document_id=document_id,
-            title=document.title,
-            source=document.source,
-            chunks=chunks,
-            vectors=vectors,
-            revision=revision,
-            sequence=claimed.sequence,
-            metadata=document.metadata,
-        )
+        with tracer.start_as_current_span("index write", attributes={"lore.chunks": len(texts)}):
+            result = await self._index.replace_document(
+                tenant=document.tenant,
+                document_id=document_id,
+                title=document.title,
+                source=document.source,
+                chunks=chunks,
+                vectors=vectors,
+                revision=revision,
+                sequence=claimed.sequence,
+                metadata=document.metadata,
+            )
         if result.superseded:
             OUTCOMES.labels("stale").inc()
             log.info("%s/%s: version %d superseded", document.tenant, document_id, claimed.sequence)

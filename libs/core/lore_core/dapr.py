@@ -24,6 +24,8 @@ from dapr.clients.exceptions import DaprGrpcError, DaprInternalError
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, StateItem, StateOptions
 from dapr.conf import settings as dapr_settings
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry.sdk.trace import TracerProvider
 
 
 class DaprError(Exception):
@@ -81,7 +83,15 @@ class Sidecar:
         timeout: Client-side ceiling for one call; the resiliency policy should fire first.
     """
 
-    def __init__(self, base_url: str, api_token: str, *, grpc_address: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_token: str,
+        *,
+        grpc_address: str,
+        timeout: float = 60.0,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"dapr-api-token": api_token},
@@ -91,6 +101,7 @@ class Sidecar:
         self._api_token = api_token
         self._grpc_address = grpc_address
         self._timeout = timeout
+        self._tracer_provider = tracer_provider
         self._sdk: DaprClient | None = None
         self._sdk_lock = asyncio.Lock()
 
@@ -103,7 +114,10 @@ class Sidecar:
                 # filled from the environment); Lore's settings are the one source of both.
                 setattr(dapr_settings, "DAPR_API_TOKEN", self._api_token)  # noqa: B010
                 setattr(dapr_settings, "DAPR_HTTP_ENDPOINT", self._base_url)  # noqa: B010
-                self._sdk = DaprClient(address=self._grpc_address)
+                # W3C context on every gRPC call: daprd continues the caller's trace, and for a
+                # publish keeps it in the CloudEvent, so the subscriber's span joins it.
+                interceptors = aio_client_interceptors(tracer_provider=self._tracer_provider)
+                self._sdk = DaprClient(address=self._grpc_address, interceptors=interceptors)
             return self._sdk
 
     @property
@@ -222,7 +236,10 @@ class Sidecar:
             # daprd answers an ETag mismatch with ABORTED (pkg/api/grpc/grpc.go, stateErrorCode).
             # The aio client's save_state wraps the gRPC error in a DaprInternalError, whose cause
             # keeps the status (dapr/aio/clients/grpc/client.py, save_state).
-            if _status(exc) == "ABORTED":
+            # An empty ETag (create only if absent) that loses is no ETagError in state.redis but a
+            # plain "failed to set key" (redis.go:366-371, `HasETag` is false), hence INTERNAL.
+            message = f"{exc} {exc.__cause__ or ''}".lower()
+            if _status(exc) == "ABORTED" or (etag == "" and any(m in message for m in _ETAG_MESSAGES)):
                 raise EtagMismatchError(f"etag mismatch on {store}/{key}", status_code=409) from exc
             raise _error(exc, f"save state {store}/{key}") from exc
 

@@ -18,7 +18,7 @@ from lore_core.embeddings import build_embeddings
 from lore_core.http import AppTokenMiddleware, install_error_handlers
 from lore_core.index import VectorIndex, redis_client
 from lore_core.settings import CommonSettings, EmbeddingSettings, IndexSettings
-from lore_core.telemetry import configure_logging, instrument, tracer_provider
+from lore_core.telemetry import configure_logging, instrument, trace_process, tracer_provider
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -128,11 +128,13 @@ def service_app(
         sidecar_only: Refuse calls that do not carry the app API token (all apps but the gateway).
         fastapi_args: Passed to `FastAPI` (title, version, ...).
     """
+    provider = tracer_provider(settings.app_id, settings.otel_exporter_otlp_endpoint)
     sidecar = Sidecar(
         settings.dapr_base_url,
         settings.dapr_api_token.get_secret_value(),
         grpc_address=settings.dapr_grpc_address,
         timeout=settings.sidecar_call_timeout_seconds,
+        tracer_provider=provider,
     )
 
     @asynccontextmanager
@@ -151,16 +153,23 @@ def service_app(
     app.state.ready = False
     install_error_handlers(app)
     app.include_router(readiness_router(checks))
-    provider = tracer_provider(settings.app_id, settings.otel_exporter_otlp_endpoint)
+    app.state.tracer_provider = provider
     instrument(app, provider, clients=(sidecar.client,))
     if sidecar_only:
         app.add_middleware(AppTokenMiddleware, token=settings.app_api_token.get_secret_value())
     return app
 
 
-def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1") -> None:
-    """Runs ``app`` with uvicorn on `settings.app_port` (loopback: only the sidecar calls it)."""
+def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1", **uvicorn_options: Any) -> None:
+    """Runs ``app`` with uvicorn on `settings.app_port` (loopback: only the sidecar calls it);
+    ``uvicorn_options`` go to `uvicorn.run` (the gateway's header limit).
+
+    The process serves one app, so the app's tracer provider becomes the process's: spans that
+    library code opens with `trace.get_tracer` (embedding batches, index writes) and Redis commands
+    belong to the app's traces.
+    """
     configure_logging(settings.log_level, settings.log_format)
+    trace_process(app.state.tracer_provider)
     uvicorn.run(
         app,
         host=host,
@@ -170,4 +179,5 @@ def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1") ->
         # uvicorn's own logging config gives its loggers text handlers; without it their records
         # reach the root handler and come out as JSON like every other line.
         log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
+        **uvicorn_options,
     )

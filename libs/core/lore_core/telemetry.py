@@ -1,8 +1,11 @@
 """Prometheus metrics and OpenTelemetry traces for a Lore FastAPI app.
 
-Traces: FastAPI server spans continue an incoming W3C `traceparent`; the sidecar client is
-instrumented too, so the context travels gateway -> daprd -> daprd -> query and one question is
-one trace. Spans are exported over OTLP/HTTP only when an endpoint is configured.
+Traces: FastAPI server spans continue an incoming W3C `traceparent`; the sidecar clients (HTTP for
+invocation, the Dapr SDK's gRPC for pub/sub and state) are instrumented too, so the context travels
+gateway -> daprd -> daprd -> query, and from a publish through the broker to the subscriber (daprd
+keeps it in the CloudEvent's `traceparent`): one question, or one ingestion event from publish to
+indexed, is one trace. Redis commands, embedding batches and index writes are spans of it. Spans
+are exported over OTLP/HTTP only when an endpoint is configured.
 
 Logs: plain text by default; with `LOG_FORMAT=json` one JSON object per line carrying the ids of
 the span current when the record was made, so a log line leads to its trace.
@@ -21,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -80,6 +84,14 @@ def tracer_provider(service_name: str, otlp_endpoint: str | None) -> TracerProvi
         exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     return provider
+
+
+def trace_process(provider: TracerProvider) -> None:
+    """Makes ``provider`` the process's: module-level tracers and every Redis client use it."""
+    trace.set_tracer_provider(provider)
+    instrumentor = RedisInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
 
 
 def instrument(

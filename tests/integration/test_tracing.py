@@ -1,0 +1,94 @@
+"""Traces across the apps, the sidecars, the broker and Redis (`lore_core.telemetry`).
+
+The apps export their spans to the session's OTLP collector (`tests.otlp`, the real exporter's
+protobuf). Each test finds its own request's trace through a unique tenant in the span names and
+attributes it can see, then checks what the trace holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.integration.helpers import eventually
+from tests.otlp import OtlpCollector, ReceivedSpan
+
+pytestmark = pytest.mark.integration
+
+
+def _trace_of(otlp: OtlpCollector, service: str, name: str, seen: set[str]) -> str | None:
+    """The id of a trace with a `service` span called `name`, not among ``seen``."""
+    traces = {s.trace_id for s in list(otlp.spans) if s.service == service and s.name == name}
+    fresh = traces - seen
+    return next(iter(fresh)) if len(fresh) == 1 else None
+
+
+def _spans(otlp: OtlpCollector, trace_id: str) -> list[ReceivedSpan]:
+    return [s for s in list(otlp.spans) if s.trace_id == trace_id]
+
+
+def test_an_ingestion_event_is_one_trace_from_publish_to_indexed(
+    gateway: httpx.Client, otlp: OtlpCollector
+) -> None:
+    tenant = f"trace-{uuid.uuid4().hex[:8]}"
+    seen = {s.trace_id for s in list(otlp.spans) if s.name == "POST /v1/documents"}
+    document = {"id": "tides", "tenant": tenant, "text": "Spring tides follow the new and the full moon."}
+    response = gateway.post("/v1/documents", params={"wait": "false"}, json=document)
+    assert response.status_code == 202, response.text
+    trace_id = eventually(lambda: _trace_of(otlp, "lore-gateway", "POST /v1/documents", seen), timeout=30)
+
+    def indexed_in_trace() -> list[ReceivedSpan] | None:
+        spans = _spans(otlp, trace_id)
+        names = {(s.service, s.name) for s in spans}
+        wanted = {("lore-ingest", "embed chunks"), ("lore-ingest", "index write")}
+        return spans if wanted <= names else None
+
+    # The subscriber's spans carry the publisher's trace id only if the W3C context crossed the
+    # gRPC publish, the broker (inside the CloudEvent) and the delivery to lore-ingest.
+    try:
+        spans = eventually(indexed_in_trace, timeout=60)
+    except AssertionError:
+        names = sorted({(s.service, s.name) for s in _spans(otlp, trace_id)})
+        ingest = sorted({s.name for s in list(otlp.spans) if s.service == "lore-ingest"})
+        status = gateway.get(f"/v1/documents/{tenant}/tides").text
+        detail = f"trace {trace_id} holds {names}; lore-ingest spans: {ingest}; status: {status}"
+        raise AssertionError(detail) from None
+    ingest = [s for s in spans if s.service == "lore-ingest"]
+    assert any(s.name.startswith("/dapr.proto.runtime.v1.Dapr/PublishEvent") for s in ingest), {
+        s.name for s in ingest
+    }
+    # Redis commands of the index write are spans of the same trace.
+    by_id = {s.span_id: s for s in spans}
+    write = next(s for s in ingest if s.name == "index write")
+    redis_calls = [s for s in ingest if s.parent_span_id == write.span_id]
+    assert redis_calls, f"no Redis span under the index write; spans: {sorted(by_id[i].name for i in by_id)}"
+
+    # The embedding batch is a trace of its own (it serves many events), linked to this one.
+    def batch() -> list[ReceivedSpan] | None:
+        linked = [s for s in list(otlp.spans) if s.name == "embed batch" and trace_id in s.linked_traces]
+        return linked or None
+
+    assert eventually(batch, timeout=30)
+
+
+def test_a_question_trace_holds_the_redis_search(gateway: httpx.Client, otlp: OtlpCollector) -> None:
+    tenant = f"trace-{uuid.uuid4().hex[:8]}"
+    document = {"id": "moon", "tenant": tenant, "text": "The moon raises the tides twice a day."}
+    assert gateway.post("/v1/documents", json=document).status_code == 200
+    seen = {s.trace_id for s in list(otlp.spans) if s.name == "POST /v1/answers"}
+    response = gateway.post("/v1/answers", json={"question": "What raises the tides?", "tenant": tenant})
+    assert response.status_code == 200, response.text
+    trace_id = eventually(lambda: _trace_of(otlp, "lore-gateway", "POST /v1/answers", seen), timeout=30)
+
+    def searched() -> list[ReceivedSpan] | None:
+        spans = [s for s in _spans(otlp, trace_id) if s.service == "lore-query"]
+        # opentelemetry-instrumentation-redis names RediSearch queries `redis.search`.
+        return spans if any(s.name == "redis.search" for s in spans) else None
+
+    try:
+        eventually(searched, timeout=30)
+    except AssertionError:
+        names = sorted({(s.service, s.name) for s in _spans(otlp, trace_id)})
+        raise AssertionError(f"trace {trace_id} holds {names}") from None
