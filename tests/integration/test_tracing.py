@@ -51,9 +51,9 @@ def test_an_ingestion_event_is_one_trace_from_publish_to_indexed(
         spans = eventually(indexed_in_trace, timeout=60)
     except AssertionError:
         names = sorted({(s.service, s.name) for s in _spans(otlp, trace_id)})
-        ingest = sorted({s.name for s in list(otlp.spans) if s.service == "lore-ingest"})
+        elsewhere = sorted({s.name for s in list(otlp.spans) if s.service == "lore-ingest"})
         status = gateway.get(f"/v1/documents/{tenant}/tides").text
-        detail = f"trace {trace_id} holds {names}; lore-ingest spans: {ingest}; status: {status}"
+        detail = f"trace {trace_id} holds {names}; lore-ingest spans: {elsewhere}; status: {status}"
         raise AssertionError(detail) from None
     ingest = [s for s in spans if s.service == "lore-ingest"]
     assert any(s.name.startswith("/dapr.proto.runtime.v1.Dapr/PublishEvent") for s in ingest), {

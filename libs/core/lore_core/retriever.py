@@ -18,15 +18,24 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, Self
 
 import numpy as np
+from cachetools import LRUCache
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
+from numpy.typing import NDArray
+from prometheus_client import Counter
 from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from lore_core.contracts import Filters, RetrievalMode
 from lore_core.index import redis_client
 from lore_core.search import ChunkSearch, IndexLayout, Match, Mode, SearchRequest, Tuning
+
+QUESTION_CACHE = Counter(
+    "lore_query_embedding_cache",
+    "Question embeddings served from the cache (hit) or computed (miss).",
+    ["result"],
+)
 
 
 class SearchIndex(Protocol):
@@ -66,15 +75,39 @@ class Retrieval:
         embeddings: The question encoder (the one ingestion used for the chunks).
         tuning: Ranking parameters (scorer, fusion weights, candidate depth).
         default_mode: The mode of a request that names none.
+        cache_size: Question embeddings kept (least recently used out); 0 keeps none. A question
+            asked again (a retry, a chat turn sent twice, an evaluation run) skips the model.
     """
 
     def __init__(
-        self, *, index: SearchIndex, embeddings: Embeddings, tuning: Tuning, default_mode: Mode
+        self,
+        *,
+        index: SearchIndex,
+        embeddings: Embeddings,
+        tuning: Tuning,
+        default_mode: Mode,
+        cache_size: int = 0,
     ) -> None:
         self._index = index
         self._embeddings = embeddings
         self._tuning = tuning
         self.default_mode = default_mode
+        self._vectors: LRUCache[str, NDArray[np.float32]] | None = None
+        if cache_size:
+            self._vectors = LRUCache(cache_size)
+
+    async def _vector(self, question: str) -> NDArray[np.float32]:
+        cached = self._vectors.get(question) if self._vectors is not None else None
+        if cached is not None:
+            QUESTION_CACHE.labels("hit").inc()
+            return cached
+        # The provider ingestion used (EMBEDDING_PROVIDER): a question is compared with chunk vectors
+        # of the same model only. MiniLM's aembed_query runs in a thread; OpenAI's is async I/O.
+        vector = np.asarray(await self._embeddings.aembed_query(question), dtype=np.float32)
+        if self._vectors is not None:
+            QUESTION_CACHE.labels("miss").inc()
+            self._vectors[question] = vector
+        return vector
 
     async def search(
         self,
@@ -95,9 +128,7 @@ class Retrieval:
         """
         self.check_filters(filters)
         chosen = Mode(mode) if mode else self.default_mode
-        # The provider ingestion used (EMBEDDING_PROVIDER): a question is compared with chunk vectors
-        # of the same model only. MiniLM's aembed_query runs in a thread; OpenAI's is async I/O.
-        vector = np.asarray(await self._embeddings.aembed_query(question), dtype=np.float32)
+        vector = await self._vector(question)
         request = SearchRequest(
             tenant=tenant,
             question=question,
