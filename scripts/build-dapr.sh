@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds daprd, placement and scheduler from the Go module registry into $2 (default
-# .cache/dapr/bin), once per Dapr version. A daprd of the same version installed by the Dapr CLI
-# (~/.dapr/bin/daprd) is used instead of building.
+# Builds daprd, placement, scheduler and sentry from the Go module registry into $2 (default
+# .cache/dapr/bin), once per Dapr version. Binaries of the same version installed by the Dapr CLI
+# (~/.dapr/bin, when it has all four) are used instead of building.
 #
 # Upstream's cmd/daprd/components package panics at start-up unless it is built with the
 # stablecomponents/allcomponents tags, which link every cloud SDK (and need modules this registry
@@ -13,20 +13,26 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${2:-$root/.cache/dapr/bin}
 stamp=$out/.version
 mkdir -p "$out"
-# Rebuild when the version or the wrapper module (component set, requirements) changes.
-fingerprint="$version $(cat "$root/dapr/runtime/go.mod" "$root/dapr/runtime/cmd/daprd/components.go" | sha256sum | cut -c1-16)"
-if [[ -x $out/daprd && -f $stamp && $(cat "$stamp") == "$fingerprint" ]]; then
+# Rebuild when the version, the wrapper module (component set, requirements) or the list of
+# binaries changes (a cache from before sentry was added has another fingerprint, so it rebuilds).
+binaries="daprd placement scheduler sentry"
+fingerprint="$version [$binaries] $(cat "$root/dapr/runtime/go.mod" "$root/dapr/runtime/cmd/daprd/components.go" | sha256sum | cut -c1-16)"
+all_built=true
+for binary in $binaries; do [[ -x $out/$binary ]] || all_built=false; done
+if $all_built && [[ -f $stamp && $(cat "$stamp") == "$fingerprint" ]]; then
   exit 0
 fi
-cli_daprd=$HOME/.dapr/bin/daprd
-if [[ -x $cli_daprd ]] && [[ $("$cli_daprd" --version 2>/dev/null) == "$version" ]]; then
-  echo "using the Dapr CLI's daprd $version ($cli_daprd)"
-  ln -sf "$cli_daprd" "$out/daprd"
+cli=$HOME/.dapr/bin
+cli_complete=true
+for binary in $binaries; do [[ -x $cli/$binary ]] || cli_complete=false; done
+if $cli_complete && [[ $("$cli/daprd" --version 2>/dev/null) == "$version" ]]; then
+  echo "using the Dapr CLI's binaries $version ($cli)"
+  for binary in $binaries; do ln -sf "$cli/$binary" "$out/$binary"; done
   echo "$fingerprint" > "$stamp"
   exit 0
 fi
 command -v go >/dev/null || { echo "go (>= 1.26) is required to build daprd" >&2; exit 1; }
-echo "building the Dapr $version runtime (daprd, placement, scheduler); a cold build takes 5-10 minutes ..."
+echo "building the Dapr $version runtime ($binaries); a cold build takes 5-10 minutes ..."
 start=$(date +%s)
 runtime=$root/dapr/runtime
 build=$root/.cache/dapr/build
@@ -44,6 +50,6 @@ cp go.mod "$build/go.mod"
 cp go.sum "$build/go.sum"
 echo "replace github.com/dapr/dapr v$version => $src" >> "$build/go.mod"
 ldflags="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$version -X github.com/dapr/dapr/pkg/buildinfo.gitversion=v$version"
-go build -modfile="$build/go.mod" -mod=mod -trimpath -ldflags "$ldflags" -o "$out/" ./cmd/daprd ./cmd/placement ./cmd/scheduler
+go build -modfile="$build/go.mod" -mod=mod -trimpath -ldflags "$ldflags" -o "$out/" $(printf './cmd/%s ' $binaries)
 echo "$fingerprint" > "$stamp"
 echo "built in $(( $(date +%s) - start ))s: daprd $(du -h "$out/daprd" | cut -f1)"

@@ -247,6 +247,7 @@ schema = {
                                 {
                                     "enabled": b("Access control"),
                                     "trustDomain": s("Trust domain", minLength=1),
+                                    "trustedAppIds": arr("Other callers of lore-ingest, lore-query", APPID),
                                 }
                             ),
                         }

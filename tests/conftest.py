@@ -40,9 +40,11 @@ def new_stack(
     *,
     name: str = "stack",
     broker: Literal["redis", "kafka"] = "redis",
+    trusted_app_ids: tuple[str, ...] = (),
 ) -> Stack:
     """A stack (not started yet) on free ports, with its own run directory and secrets.
 
+    ``trusted_app_ids``: other callers that may invoke lore-query and lore-ingest (`Stack`).
     Its logs are shown after a failed run; the caller starts and stops it.
     """
     daprd = Path(os.environ.get("DAPRD", ROOT / ".cache" / "dapr" / "bin" / "daprd"))
@@ -69,6 +71,7 @@ def new_stack(
         },
         broker=broker,
         kafka_port=free_port(),
+        trusted_app_ids=trusted_app_ids,
     )
     _STACKS.append(lore)
     return lore
@@ -96,6 +99,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         if lore.kafka is not None:
             terminalreporter.write_sep("-", str(lore.kafka.log))
             terminalreporter.write_line(lore.kafka.tail(25))
+        if lore.sentry is not None:
+            terminalreporter.write_sep("-", str(lore.sentry.proc.log))
+            terminalreporter.write_line(lore.sentry.proc.tail(25))
         if lore.control_plane is not None:
             for proc in (lore.control_plane.placement, lore.control_plane.scheduler):
                 terminalreporter.write_sep("-", str(proc.log))

@@ -1,4 +1,4 @@
-// Builds the Dapr runtime (daprd, placement, scheduler) from the published Go module.
+// Builds the Dapr runtime (daprd, placement, scheduler, sentry) from the published Go module.
 // github.com/dapr/dapr carries replace directives, so `go install` of its commands is refused;
 // this module requires it and repeats those replace lines. Keep DAPR_VERSION in the Makefile,
 // the require below and the replace block in step with the upstream go.mod.

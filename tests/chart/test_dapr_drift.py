@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lore_core.callers import CallerSettings
 from lore_core.settings import TopicSettings
 from lore_gateway.settings import Settings as GatewaySettings
 from lore_ingest.settings import Settings as IngestSettings
@@ -60,15 +61,17 @@ ALLOWED: dict[tuple[str, str], Allowed] = {
     # The model server's address is the cluster's.
     ("HTTPEndpoint", "lore-llm"): Allowed(differ=("spec.baseUrl",)),
     # Name resolution: a local SQLite file vs Kubernetes DNS (the default, so not rendered);
-    # access control (needs the control plane's mTLS) and the OTLP exporter are the cluster's.
+    # mTLS: the local Sentry reads `spec.mtls`, in a cluster the control plane's `daprsystem`
+    # Configuration holds it; the policies' namespace is the release's; the OTLP exporter is the
+    # cluster's.
     ("Configuration", "lore-config"): Allowed(
         differ=(
             "spec.accessControl.trustDomain",
             "spec.accessControl.policies.*.trustDomain",
             "spec.accessControl.policies.*.namespace",
         ),
-        only_local=("spec.nameResolution*",),
-        only_chart=("spec.tracing.otel*", "spec.accessControl*"),
+        only_local=("spec.nameResolution*", "spec.mtls*"),
+        only_chart=("spec.tracing.otel*",),
     ),
 }
 
@@ -178,5 +181,7 @@ def test_app_env_names_only_settings_of_that_app(
 ) -> None:
     deployment = chart_docs[("Deployment", f"lore-{app}")]
     names = {e["name"].lower() for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
-    unknown = names - set(settings.model_fields)
+    # lore-ingest and lore-query also read the callers they trust (lore_core.callers).
+    read = set(settings.model_fields) | (set(CallerSettings.model_fields) if app != "gateway" else set())
+    unknown = names - read
     assert not unknown, f"lore-{app} gets env vars its Settings does not read: {sorted(unknown)}"

@@ -6,8 +6,10 @@ serves `POST /v1/chat/completions` (a JSON completion, or with `"stream": true` 
 one `chat.completion.chunk` per word, a chunk with `finish_reason`, then `data: [DONE]`) and
 `GET /v1/models`, and records every request body and its headers.
 
-Modes (`FakeOpenAI.mode`): `normal`; `error` (HTTP 500 with an OpenAI error body); `hang` (never
-answers); `slow` (streams one word every `delay` seconds, so a stream outlives a timeout).
+Modes (`FakeOpenAI.mode`): `normal`; `error` (HTTP 500 with an OpenAI error body); `hang` (accepts
+the request and never answers); `slow` (streams one word every `delay` seconds, so a stream outlives
+a timeout). `refusing()` closes the port for a while (connections refused, as when the model
+server is down) and serves again on the same port after it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,6 +76,16 @@ class FakeOpenAI:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    @contextmanager
+    def refusing(self) -> Iterator[None]:
+        """Inside the block nothing listens on the port: every connection is refused."""
+        self.stop()
+        try:
+            yield
+        finally:
+            # uvicorn binds with SO_REUSEADDR, so the same port is free again at once.
+            self.start()
 
     def reset(self, *, mode: Mode = "normal", reply: str | None = None) -> None:
         self.mode = mode

@@ -26,7 +26,7 @@ SENTENCE = "Quarterly ledgers are reconciled against the bank statements before 
 
 
 def _publish_all(stack: Stack, events: list[Any]) -> None:
-    with sidecar(stack, "lore-gateway") as dapr, ThreadPoolExecutor(8) as pool:
+    with sidecar(stack, "lore-ingest") as dapr, ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda e: dapr.post(PUBLISH, json=e).status_code, events))
     assert codes == [204] * len(events)
 

@@ -8,6 +8,7 @@ any consumer in any language would see them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any, cast
@@ -17,6 +18,7 @@ import pytest
 
 from lore_core.contracts import DocumentEvent, DocumentIn, JobEvent, JobStatus
 from lore_core.dapr import EtagMismatchError, Sidecar, StateOp
+from lore_ingest.jobs.store import JobStore, new_job_id
 from lore_stack.stack import Stack
 from tests.integration.helpers import TOPICS, eventually, manifest, redis_of, statuses
 
@@ -272,3 +274,93 @@ async def test_state_transaction_publishes_its_item_with_the_type_and_refuses_a_
         {"n": 2, "marker": marker},
         "lore-ingest",
     )
+
+
+def _ingest_sidecar(stack: Stack) -> Sidecar:
+    ingest = stack.apps["lore-ingest"]
+    return Sidecar(
+        ingest.http, stack.secrets["dapr-api-token"], grpc_address=f"127.0.0.1:{ingest.spec.dapr_grpc_port}"
+    )
+
+
+def _job_keys(stack: Stack, tenant: str, job_id: str) -> list[bytes]:
+    """The job's keys in Redis (record, documents, batch records), as lore-ingest's store names them."""
+    return sorted(cast(list[bytes], redis_of(stack).keys(f"lore-ingest||job:{tenant}:{job_id}*")))
+
+
+async def test_an_empty_etag_creates_a_state_item_only_when_it_is_absent(stack: Stack) -> None:
+    """What the job list's first write relies on (state.redis, first-write concurrency)."""
+    client = _ingest_sidecar(stack)
+    key = f"test:{uuid.uuid4().hex}"
+    try:
+        await client.save_state("statestore", key, ["first"], etag="")
+        with pytest.raises(EtagMismatchError):
+            await client.save_state("statestore", key, ["second"], etag="")
+        value, etag = await client.get_state("statestore", key)
+        assert value == ["first"]
+        await client.save_state("statestore", key, ["first", "third"], etag=etag)
+        assert (await client.get_state("statestore", key))[0] == ["first", "third"]
+    finally:
+        await client.delete_state("statestore", key)
+        await client.aclose()
+
+
+async def test_concurrent_first_jobs_of_a_new_tenant_are_all_listed(
+    gateway: httpx.Client, stack: Stack
+) -> None:
+    tenant = f"job-{uuid.uuid4().hex[:8]}"
+    client = _ingest_sidecar(stack)
+    # lore-ingest's own job store on its real sidecar; jobs without documents (and no workflow)
+    # reach the tenant's not-yet-existing job list all at the same moment.
+    store = JobStore(client, "statestore", retention_seconds=600)
+    try:
+        created = await asyncio.gather(*(store.create(tenant, new_job_id(), [], []) for _ in range(8)))
+    finally:
+        await client.aclose()
+
+    response = await asyncio.to_thread(gateway.get, "/v1/jobs", params={"tenant": tenant})
+    assert sorted(j["job_id"] for j in response.json()["jobs"]) == sorted(c.job_id for c in created)
+
+
+def test_a_job_that_ended_keeps_only_its_record_and_that_expires(gateway: httpx.Client, stack: Stack) -> None:
+    tenant = f"job-{uuid.uuid4().hex[:8]}"
+    response = gateway.post("/v1/jobs", json={"tenant": tenant, "documents": _documents(tenant, 12)})
+    job_id = response.json()["job_id"]
+    record = f"lore-ingest||job:{tenant}:{job_id}".encode()
+    _finished(gateway, job_id, tenant)
+
+    # Its 12 documents and 2 batch records are deleted as the job ends, its record gets a TTL.
+    eventually(lambda: _job_keys(stack, tenant, job_id) == [record] or None, timeout=30)
+    ttl = redis_of(stack).ttl(record)
+    assert 7 * 24 * 3600 - 300 < ttl <= 7 * 24 * 3600  # JOB_RETENTION_SECONDS' default
+
+    # Once the record has expired, the job is no longer found, nor listed, nor in the list key.
+    redis_of(stack).pexpire(record, 1)
+    eventually(lambda: not redis_of(stack).exists(record), timeout=10)
+    assert gateway.get(f"/v1/jobs/{job_id}", params={"tenant": tenant}).status_code == 404
+    assert gateway.get("/v1/jobs", params={"tenant": tenant}).json()["jobs"] == []
+    listed = json.loads(cast(bytes, redis_of(stack).hget(f"lore-ingest||jobs:{tenant}", "data")))
+    assert listed == []
+
+
+def test_deleting_a_job_that_ended_purges_it(gateway: httpx.Client, stack: Stack) -> None:
+    tenant = f"job-{uuid.uuid4().hex[:8]}"
+    first, second = (
+        gateway.post("/v1/jobs", json={"tenant": tenant, "documents": _documents(tenant, 3, p)}).json()
+        for p in ("a", "b")
+    )
+    first, second = first["job_id"], second["job_id"]
+    for job_id in (first, second):
+        _finished(gateway, job_id, tenant)
+
+    purged = gateway.delete(f"/v1/jobs/{first}", params={"tenant": tenant})
+
+    assert purged.status_code == 200, purged.text
+    assert (purged.json()["job_id"], purged.json()["state"]) == (first, "finished")
+    assert gateway.get(f"/v1/jobs/{first}", params={"tenant": tenant}).status_code == 404
+    listed = gateway.get("/v1/jobs", params={"tenant": tenant}).json()["jobs"]
+    assert [j["job_id"] for j in listed] == [second]
+    assert _job_keys(stack, tenant, first) == []
+    assert gateway.delete(f"/v1/jobs/{first}", params={"tenant": tenant}).status_code == 404
+    # The documents the job indexed stay indexed: purging a job forgets the job, not its work.
+    assert len(statuses(stack, tenant)) == 6

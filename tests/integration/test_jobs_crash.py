@@ -9,33 +9,21 @@ the job's counts are right.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from lore_ingest.jobs.workflow import BATCH_SIZE
+from lore_ingest.jobs.store import BATCH_SIZE
 from lore_stack.stack import Stack
 from tests.conftest import new_stack
+from tests.integration.corpus import documents
 from tests.integration.helpers import eventually, gateway_client, manifest, metric, statuses
 from tests.otlp import OtlpCollector
 
 pytestmark = pytest.mark.integration
 
 DOCUMENTS = 300
-WORDS = [
-    "invoice",
-    "archive",
-    "restore",
-    "snapshot",
-    "region",
-    "volume",
-    "replica",
-    "quota",
-    "ledger",
-    "vault",
-]
 
 
 @pytest.fixture(scope="module")
@@ -50,26 +38,13 @@ def job_stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> 
         lore.stop()
 
 
-def _documents(count: int) -> list[dict[str, Any]]:
-    rng = random.Random(7)
-    return [
-        # One chunk each (under 800 characters), so the job's progress is even.
-        {
-            "id": f"doc-{n:04d}",
-            "title": f"Doc {n}",
-            "text": " ".join(rng.choice(WORDS) for _ in range(60)) + ".",
-        }
-        for n in range(count)
-    ]
-
-
 def _job(stack: Stack, job_id: str, tenant: str) -> dict[str, Any] | None:
-    """The job's status; None while lore-ingest or its sidecar is down: the gateway answers 503 when
-    it cannot reach lore-ingest, 502 when lore-ingest answers 500 because its own sidecar (the
-    state store) is gone."""
+    """The job's status; None while lore-ingest or its sidecar is down: the gateway answers 503 both
+    when it cannot reach lore-ingest and when lore-ingest's own sidecar (the state store) is gone."""
     with gateway_client(stack, timeout=30) as client:
         response = client.get(f"/v1/jobs/{job_id}", params={"tenant": tenant})
-    if response.status_code in (502, 503):
+    if response.status_code == 503:
+        assert response.json()["error"] == "upstream_unavailable", response.text
         return None
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -86,7 +61,7 @@ def _when(stack: Stack, job_id: str, tenant: str, ready: Any, timeout: float) ->
 
 def _start_job(stack: Stack, tenant: str) -> tuple[str, list[dict[str, Any]]]:
     """Starts a job of DOCUMENTS documents and waits until a third of them is indexed."""
-    docs = _documents(DOCUMENTS)
+    docs = documents(7, DOCUMENTS, words=(60, 60))  # one chunk each, so the progress is even
     with gateway_client(stack) as client:
         response = client.post("/v1/jobs", json={"tenant": tenant, "documents": docs})
     assert response.status_code == 202, response.text

@@ -62,7 +62,7 @@ def _wait_for_live_subscription(stack: Stack) -> None:
     topic the way production traffic would (the broker auto-creates topics).
     """
     probe = f"probe-{uuid.uuid4().hex[:8]}"
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         for event in ({"id": probe, "tenant": "probe", "text": TEXT}, {"tenant": "probe", "probe": probe}):
             assert dapr.post(PUBLISH, json=event).status_code == 204
     eventually(lambda: _status(stack, "probe", probe, "indexed"), timeout=90)
@@ -78,7 +78,7 @@ def _status(stack: Stack, tenant: str, document_id: str, state: str) -> dict[str
 
 
 def _publish(stack: Stack, event: object) -> None:
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         assert dapr.post(PUBLISH, json=event).status_code == 204
 
 
@@ -248,7 +248,7 @@ def test_oversized_event_passes_kafka_and_is_dead_lettered(
 def test_burst_of_events_is_indexed_exactly_once(kafka_stack: Stack) -> None:
     tenant = f"burst-{uuid.uuid4().hex[:6]}"
     ids = [f"doc-{n:02d}" for n in range(50)]
-    with sidecar(kafka_stack, "lore-gateway") as dapr:
+    with sidecar(kafka_stack, "lore-ingest") as dapr:
 
         def publish(document_id: str) -> int:
             event = {"id": document_id, "tenant": tenant, "text": f"{TEXT} Item {document_id}."}

@@ -1,5 +1,6 @@
 """A caller in another language: the Node.js client of `clients/node` (official Dapr JavaScript SDK)
-with its own daprd, against the session stack.
+with its own daprd, against a stack of this module that lists `node-client` among the app-ids
+trusted to invoke lore-query and lore-ingest (as a deployment lists its own services).
 
 It publishes an ingestion event, waits for the document to be indexed, asks lore-query and checks
 the citation (see `clients/node/client.mjs`). It knows Lore only through `contracts/`.
@@ -27,7 +28,9 @@ from lore_core.contracts import DocumentEvent
 from lore_core.settings import CommonSettings, TopicSettings
 from lore_stack.procs import Proc
 from lore_stack.stack import Stack, free_port
+from tests.conftest import new_stack
 from tests.integration.helpers import eventually, redis_of
+from tests.otlp import OtlpCollector
 from tests.unit.test_published_contracts import message_validator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +44,17 @@ STAMP = CLIENT / "node_modules" / ".lore-package-lock.sha256"
 
 def _lock_digest() -> str:
     return hashlib.sha256((CLIENT / "package-lock.json").read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> Iterator[Stack]:
+    """Replaces the session stack here: Dapr's access control refuses app-ids it does not list."""
+    lore = new_stack(tmp_path_factory, otlp, name="node-client-stack", trusted_app_ids=(APP_ID,))
+    try:
+        lore.start(timeout=180)
+        yield lore
+    finally:
+        lore.stop()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +83,7 @@ def node_modules() -> Path:
 
 
 def client_resources(stack: Stack, target: Path) -> Path:
-    """The session stack's rendered resources, with `node-client` added to the scopes of the
+    """The stack's rendered resources, with `node-client` added to the scopes of the
     pub/sub component and of the secret store its Redis password comes from.
 
     The committed components list only Lore's own app-ids in their scopes (least privilege);
@@ -136,10 +150,12 @@ def node_sidecar(stack: Stack, tmp_path: Path) -> Iterator[dict[str, str]]:
             str(stack.config_file),
             "--log-level",
             "info",
+            # mTLS with the stack's Sentry: the stack's sidecars accept no other channel.
+            *stack.mtls_args(),
         ],
         log=run_dir / "daprd-node-client.log",
         cwd=run_dir,
-        env=tokens,
+        env={**tokens, **stack.mtls_env()},
     )
     daprd.start()
     try:

@@ -122,7 +122,7 @@ def _drive_traffic(stack: Stack) -> None:
     )
     ingest = stack.url("lore-ingest")
     before = metric(ingest, "lore_dead_letters_total")
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         # No text: lore-ingest refuses the event and moves it to the dead-letter topic.
         invalid = {"tenant": "observability", "title": "no text", "source": uuid.uuid4().hex}
         assert (

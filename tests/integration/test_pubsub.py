@@ -58,7 +58,7 @@ def _dead_letters(stack: Stack) -> list[dict[str, Any]]:
 
 def test_published_event_is_indexed_by_ingest(stack: Stack) -> None:
     document_id = f"evt-{uuid.uuid4().hex[:8]}"
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         response = dapr.post(
             PUBLISH,
             json={"id": document_id, "tenant": "events", "title": "Archive restores", "text": TEXT},
@@ -84,7 +84,7 @@ def test_redelivered_event_does_not_duplicate_chunks_nor_embed_again(stack: Stac
     document_id = f"dup-{uuid.uuid4().hex[:8]}"
     event = {"id": document_id, "tenant": "events", "title": "Twice", "text": TEXT * 8}
     ingest = stack.url("lore-ingest")
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         assert dapr.post(PUBLISH, json=event).status_code == 204
         first = eventually(lambda: _status(stack, "events", document_id, "indexed"))
         eventually(lambda: True if not pending(stack) else None)
@@ -141,7 +141,7 @@ def test_stale_event_does_not_overwrite_a_newer_version(gateway: httpx.Client, s
     stale = {"id": document_id, "tenant": "events", "title": "v1", "text": TEXT, "sequence": 1}
     ingest = stack.url("lore-ingest")
     before = metric(ingest, "lore_ingest_documents_total", 'outcome="stale"')
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         assert dapr.post(PUBLISH, json=stale).status_code == 204
     eventually(lambda: metric(ingest, "lore_ingest_documents_total", 'outcome="stale"') > before or None)
     status = _status(stack, "events", document_id, "indexed")
@@ -162,7 +162,7 @@ def test_stale_event_does_not_overwrite_a_newer_version(gateway: httpx.Client, s
 def test_invalid_event_is_dead_lettered_with_its_reason(stack: Stack, payload: object, reason: str) -> None:
     marker = uuid.uuid4().hex
     event = {**payload, "source": marker} if isinstance(payload, dict) else f"{payload} {marker}"
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         assert dapr.post(PUBLISH, json=event).status_code == 204
 
     def letter() -> dict[str, Any] | None:
@@ -177,7 +177,7 @@ def test_invalid_event_is_dead_lettered_with_its_reason(stack: Stack, payload: o
 
 def test_oversized_event_is_dead_lettered_and_indexes_nothing(stack: Stack) -> None:
     document_id = f"big-{uuid.uuid4().hex[:8]}"
-    with sidecar(stack, "lore-gateway") as dapr:
+    with sidecar(stack, "lore-ingest") as dapr:
         response = dapr.post(
             PUBLISH,
             json={"id": document_id, "tenant": "events", "text": "x" * 512_001},

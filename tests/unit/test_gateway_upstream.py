@@ -30,6 +30,16 @@ def test_callee_own_5xx_becomes_502() -> None:
     assert caught.value.status_code == 502
 
 
+def test_callee_503_for_a_lost_dependency_stays_503() -> None:
+    # lore-ingest answers 503 when its own sidecar or the state store is down
+    # (lore_core.http.install_error_handlers): an outage to retry, not a bug (502).
+    body = {"error": "upstream_unavailable", "detail": "the sidecar or a component behind it is unavailable"}
+    with pytest.raises(ApiError) as caught:
+        _upstream(httpx.Response(503, json=body), "lore-ingest")
+    assert (caught.value.status_code, caught.value.code) == (503, "upstream_unavailable")
+    assert "lore-ingest" in caught.value.detail and "sidecar" in caught.value.detail
+
+
 def test_success_returns_the_body() -> None:
     assert _upstream(httpx.Response(200, json={"ok": True}), "lore-query") == {"ok": True}
 

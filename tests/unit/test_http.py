@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lore_core.contracts import DocumentIn
+from lore_core.dapr import DaprError, EtagMismatchError
 from lore_core.http import ApiError, AppTokenMiddleware, install_error_handlers, parse_body
 
 
@@ -64,3 +66,39 @@ def test_unknown_route_gets_the_json_error_body() -> None:
     response = TestClient(_app()).get("/nope", headers={"dapr-api-token": "s3cret"})
     assert response.status_code == 404
     assert response.json() == {"error": "http_error", "detail": "Not Found"}
+
+
+def _failing(exc: Exception) -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/fail")
+    async def fail() -> None:
+        raise exc
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        DaprError("get state statestore/k failed: UNAVAILABLE: connection refused"),
+        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+    ],
+    ids=["sidecar", "redis-connection", "redis-timeout"],
+)
+def test_a_lost_dependency_is_answered_503_not_500(exc: Exception) -> None:
+    response = _failing(exc).get("/fail")
+    assert response.status_code == 503
+    assert response.json()["error"] == "upstream_unavailable"
+    assert str(exc) in response.json()["detail"]
+
+
+def test_an_unhandled_etag_mismatch_is_a_409_conflict() -> None:
+    response = _failing(EtagMismatchError("etag mismatch on statestore/k", status_code=409)).get("/fail")
+    assert (response.status_code, response.json()["error"]) == (409, "conflict")
+
+
+def test_other_errors_stay_500() -> None:
+    assert _failing(RuntimeError("bug")).get("/fail").status_code == 500

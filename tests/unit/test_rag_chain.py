@@ -1,19 +1,22 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableLambda
+from prometheus_client import REGISTRY
 
 from lore_core.contracts import Answer
 from lore_core.retriever import Retrieval
 from lore_core.search import Match, Mode
 from lore_query.chains.extractive import NO_ANSWER
+from lore_query.chains.metrics import LlmMetrics
 from lore_query.chains.rag import RagAnswers, cite, stream_of
 
 
@@ -49,6 +52,8 @@ MATCHES = [
     _match("retention", "Deleted files are kept for 30 days. Then they are purged.", 0.7),
     _match("support", "Support answers chat from 08:00 to 20:00.", 0.4),
 ]
+TOKENS_TOTAL, TTFT_COUNT = "lore_llm_tokens_total", "lore_llm_time_to_first_token_seconds_count"
+PROMPT, COMPLETION = {"kind": "prompt"}, {"kind": "completion"}
 INPUTS: dict[str, Any] = {"question": "How long are deleted files kept?", "tenant": "default", "top_k": 4}
 
 
@@ -94,6 +99,12 @@ async def test_generated_answer_carries_the_citations_it_uses() -> None:
     assert answer.mode == "generative" and not answer.degraded
     assert answer.answer == "Deleted files are kept for 30 days [1]."
     assert [c.document_id for c in answer.citations] == ["retention"]
+
+
+async def test_an_answer_without_markers_cites_every_chunk_the_model_was_given() -> None:
+    answer = await _rag(_model("Thirty days.")).chain.ainvoke(INPUTS)
+    assert answer.answer == "Thirty days." and not answer.degraded
+    assert [(c.marker, c.document_id) for c in answer.citations] == [(1, "retention"), (2, "support")]
 
 
 async def test_no_evidence_is_said_without_asking_the_model() -> None:
@@ -142,3 +153,50 @@ async def test_a_one_piece_answer_streams_as_the_same_three_events() -> None:
     assert [name for name, _ in events] == ["token", "citations", "final"]
     assert events[0][1] == {"text": "Kept 30 days. [1]"}
     assert events[-1][1]["mode"] == "extractive"
+
+
+def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+def _metered(*replies: AIMessage) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter(replies), callbacks=[LlmMetrics()])
+
+
+async def test_a_reply_with_usage_counts_its_prompt_and_completion_tokens() -> None:
+    before = (_sample(TOKENS_TOTAL, PROMPT), _sample(TOKENS_TOTAL, COMPLETION), _sample(TTFT_COUNT))
+    reply = AIMessage(
+        content="Kept 30 days [1].",
+        response_metadata={"finish_reason": "stop"},
+        usage_metadata={"input_tokens": 120, "output_tokens": 7, "total_tokens": 127},
+    )
+    answer = await _rag(_metered(reply)).chain.ainvoke(INPUTS)
+    assert not answer.degraded
+    assert _sample(TOKENS_TOTAL, PROMPT) - before[0] == 120
+    assert _sample(TOKENS_TOTAL, COMPLETION) - before[1] == 7
+    assert _sample(TTFT_COUNT) == before[2]  # a unary reply has no first token to time
+
+
+async def test_a_stream_without_usage_counts_its_chunks_and_times_its_first_token() -> None:
+    # llama.cpp's server streams one chunk per token and no usage: GenericFakeChatModel streams
+    # one chunk per word and space, so "Kept 30 days [1]." is 7 non-empty chunks.
+    before = (_sample(TOKENS_TOTAL, PROMPT), _sample(TOKENS_TOTAL, COMPLETION), _sample(TTFT_COUNT))
+    model = _metered(AIMessage(content="Kept 30 days [1].", response_metadata={"finish_reason": "stop"}))
+    chunks = [chunk.text async for chunk in model.astream("How long?")]
+    assert _sample(TOKENS_TOTAL, COMPLETION) - before[1] == len([c for c in chunks if c])
+    assert _sample(TOKENS_TOTAL, PROMPT) == before[0]
+    assert _sample(TTFT_COUNT) - before[2] == 1
+
+
+async def test_tokens_streamed_before_a_failure_are_counted() -> None:
+    class BreaksAfterTwoChunks(GenericFakeChatModel):
+        async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+            for text in ("Kept", " 30"):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+            raise TimeoutError("cut")
+
+    before = _sample(TOKENS_TOTAL, COMPLETION)
+    model = BreaksAfterTwoChunks(messages=iter([]), callbacks=[LlmMetrics()])
+    with pytest.raises(TimeoutError):
+        _ = [chunk async for chunk in model.astream("How long?")]
+    assert _sample(TOKENS_TOTAL, COMPLETION) - before == 2

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from starlette.requests import Request
 
+from lore_core.callers import CALLER_HEADER, TENANT_HEADER, Callers, CallerSettings
+from lore_core.http import ApiError
 from lore_stack import resources, runfile
 from lore_stack.secrets import NAMES, ensure_secrets
 
@@ -79,3 +84,77 @@ def test_workflow_store_is_a_sqlite_file_in_the_run_dir_and_makes_ingest_an_acto
     assert meta["connectionString"] == str(tmp_path / "workflows.db")
     assert meta["actorStateStore"] == "true"
     assert resources.actor_hosts(out) == frozenset({"lore-ingest"})
+
+
+def _render_config(tmp_path: Path, trusted: tuple[str, ...] = ()) -> dict[str, Any]:
+    spec = runfile.load(ROOT / "dapr.yaml")
+    _, config = resources.render(
+        spec.resources_paths,
+        spec.config_path,
+        tmp_path,
+        redis_host="127.0.0.1:7777",
+        secrets_file=tmp_path / "s.json",
+        nameresolution_db=tmp_path / "nr.db",
+        trusted_app_ids=trusted,
+    )
+    rendered: dict[str, Any] = yaml.safe_load(config.read_text())
+    return rendered
+
+
+def test_access_control_denies_by_default_and_trusts_only_the_gateway(tmp_path: Path) -> None:
+    spec = _render_config(tmp_path)["spec"]
+    assert spec["mtls"]["enabled"] is True
+    acl = spec["accessControl"]
+    assert acl["defaultAction"] == "deny"
+    assert [p["appId"] for p in acl["policies"]] == ["lore-gateway"]
+    gateway = acl["policies"][0]
+    assert gateway["defaultAction"] == "deny"
+    verbs = {op["name"]: set(op["httpVerb"]) for op in gateway["operations"]}
+    assert verbs["/answers"] == {"POST"} and verbs["/retrieve"] == {"POST"}
+    assert verbs["/documents"] == {"POST", "GET", "DELETE"}
+    # daprd lower-cases an HTTP operation before matching (pkg/acl/acl.go), so names must be too.
+    assert all(name == name.lower() for name in verbs)
+    assert all(op["action"] == "allow" for op in gateway["operations"])
+
+
+def test_trusted_app_ids_get_a_copy_of_the_gateway_policy(tmp_path: Path) -> None:
+    acl = _render_config(tmp_path, ("billing", "lore-gateway", "billing"))["spec"]["accessControl"]
+    policies = {p["appId"]: p for p in acl["policies"]}
+    assert list(policies) == ["lore-gateway", "billing"]
+    assert {k: v for k, v in policies["billing"].items() if k != "appId"} == {
+        k: v for k, v in policies["lore-gateway"].items() if k != "appId"
+    }
+    # The committed file is unchanged: the list belongs to the deployment.
+    committed = yaml.safe_load((ROOT / "dapr" / "config.yaml").read_text())
+    assert [p["appId"] for p in committed["spec"]["accessControl"]["policies"]] == ["lore-gateway"]
+
+
+def _request(headers: dict[str, str]) -> Request:
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    return Request(
+        {"type": "http", "method": "POST", "path": "/retrieve", "headers": raw, "query_string": b""}
+    )
+
+
+def test_callers_trust_the_gateway_and_listed_app_ids_only() -> None:
+    callers = Callers.from_settings(CallerSettings(trusted_app_ids=("billing",)))
+    assert callers.check(_request({CALLER_HEADER: "lore-gateway"}), "acme") is None
+    assert callers.check(_request({CALLER_HEADER: "billing", TENANT_HEADER: "acme"}), "acme") is None
+    for headers in ({}, {CALLER_HEADER: "crm"}):
+        with pytest.raises(ApiError) as refused:
+            callers.check(_request(headers), "acme")
+        assert (refused.value.status_code, refused.value.code) == (403, "forbidden_caller")
+
+
+def test_a_tenant_header_naming_another_tenant_is_a_403_refusal() -> None:
+    callers = Callers(["lore-gateway"])
+    refusal = callers.check(_request({CALLER_HEADER: "lore-gateway", TENANT_HEADER: "acme"}), "other")
+    assert refusal is not None
+    assert (refusal.error, refusal.status) == ("tenant_mismatch", 403)
+
+
+def test_trusted_app_ids_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_APP_IDS", '["billing", "crm"]')
+    assert CallerSettings().trusted_app_ids == ("billing", "crm")
+    monkeypatch.setenv("TRUSTED_APP_IDS", "[]")
+    assert CallerSettings().trusted_app_ids == ()

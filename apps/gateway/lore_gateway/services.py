@@ -11,6 +11,10 @@ be able to make lore-ingest or lore-query answer non-2xx on purpose:
   a `Refusal` body (`{"outcome": "refused", "error", "detail", "status"}`), which `_upstream` turns
   into the public status and `{"error", "detail"}` body;
 - real failures stay 5xx and count, so the breaker still sheds load from a sick callee.
+
+Every call names the tenant it acts for, the one of the caller's API key, in the `lore-tenant`
+header; the callee trusts it because Dapr's access control and `dapr-caller-app-id` say the call
+came from the gateway (lore_core.callers).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from lore_core.callers import TENANT_HEADER
 from lore_core.contracts import (
     Answer,
     AnswerIn,
@@ -30,6 +35,9 @@ from lore_core.contracts import (
     DocumentIn,
     DocumentStatus,
     FilesIngested,
+    JobIn,
+    JobList,
+    JobStatus,
     Outcome,
     QuestionIn,
     Refusal,
@@ -48,7 +56,9 @@ def _upstream(response: httpx.Response, app_id: str) -> Any:
     A 2xx `Refusal` body (see the module docstring) becomes its own status, code and detail. A
     callee's 4xx (a callee that predates refusals) is passed on unchanged. A 5xx that carries a Dapr
     `errorCode` means the sidecars could not reach the callee (down, timed out, circuit open): 503.
-    Any other 5xx is the callee's own failure: 502.
+    A callee's own 503 means one of its dependencies is down (its sidecar, the state store, Redis:
+    `lore_core.http.install_error_handlers`): passed on as 503, a transient outage the client may
+    retry. Any other 5xx is the callee's own failure: 502.
     """
     try:
         body = response.json()
@@ -66,6 +76,9 @@ def _upstream(response: httpx.Response, app_id: str) -> Any:
     log.warning("%s answered HTTP %d: %s", app_id, response.status_code, str(body)[:500])
     if isinstance(body, dict) and "errorCode" in body:
         raise ApiError(503, "upstream_unavailable", f"{app_id} is unavailable: {body.get('message', '')}")
+    if response.status_code == 503:
+        detail = body.get("detail", "") if isinstance(body, dict) else ""
+        raise ApiError(503, "upstream_unavailable", f"{app_id} is unavailable: {detail}"[:500])
     raise ApiError(502, "upstream_error", f"{app_id} failed with HTTP {response.status_code}")
 
 
@@ -77,22 +90,30 @@ class Lore:
         self._query_app = query_app
         self._ingest_app = ingest_app
 
-    async def _invoke(self, app_id: str, method: str, *, http_method: str = "POST", body: Any = None) -> Any:
+    async def _invoke(
+        self, app_id: str, method: str, *, tenant: str, http_method: str = "POST", body: Any = None
+    ) -> Any:
         try:
-            response = await self._sidecar.invoke(app_id, method, http_method=http_method, json_body=body)
+            response = await self._sidecar.invoke(
+                app_id, method, http_method=http_method, json_body=body, headers={TENANT_HEADER: tenant}
+            )
         except DaprError as exc:
             raise ApiError(503, "upstream_unavailable", f"{app_id} is unavailable: {exc}") from exc
         return _upstream(response, app_id)
 
     async def ingest(self, document: DocumentIn) -> DocumentStatus:
-        body = await self._invoke(self._ingest_app, "documents", body=document.model_dump(mode="json"))
+        body = await self._invoke(
+            self._ingest_app, "documents", tenant=document.tenant, body=document.model_dump(mode="json")
+        )
         return DocumentStatus.model_validate(body)
 
     async def enqueue(self, document: DocumentIn) -> DocumentStatus:
         """Queues the document for asynchronous indexing through lore-ingest, which records its
         `accepted` status before publishing the ingestion event, so a status lookup right after
         the 202 finds it."""
-        body = await self._invoke(self._ingest_app, "documents/queue", body=document.model_dump(mode="json"))
+        body = await self._invoke(
+            self._ingest_app, "documents/queue", tenant=document.tenant, body=document.model_dump(mode="json")
+        )
         return DocumentStatus.model_validate(body)
 
     async def ingest_files(self, body: bytes, *, content_type: str, params: dict[str, str]) -> FilesIngested:
@@ -108,16 +129,56 @@ class Lore:
             raise ApiError(503, "upstream_unavailable", f"{self._ingest_app} is unavailable: {exc}") from exc
         return FilesIngested.model_validate(_upstream(response, self._ingest_app))
 
+    async def submit_job(self, job: JobIn) -> JobStatus:
+        """Starts an ingestion job of JSON documents; lore-ingest answers its first status at once."""
+        body = await self._invoke(
+            self._ingest_app, "jobs", tenant=job.tenant, body=job.model_dump(mode="json")
+        )
+        return JobStatus.model_validate(body)
+
+    async def submit_job_files(self, body: bytes, *, content_type: str, tenant: str) -> JobStatus:
+        """Starts an ingestion job of uploaded files: the multipart body (whose `tenant` field is
+        ``tenant``) goes to lore-ingest as is."""
+        headers = {"content-type": content_type, TENANT_HEADER: tenant}
+        try:
+            response = await self._sidecar.invoke(self._ingest_app, "jobs", content=body, headers=headers)
+        except DaprError as exc:
+            raise ApiError(503, "upstream_unavailable", f"{self._ingest_app} is unavailable: {exc}") from exc
+        return JobStatus.model_validate(_upstream(response, self._ingest_app))
+
+    async def jobs(self, tenant: str) -> JobList:
+        body = await self._invoke(self._ingest_app, f"jobs/{tenant}", tenant=tenant, http_method="GET")
+        return JobList.model_validate(body)
+
+    async def job(self, tenant: str, job_id: str) -> JobStatus:
+        body = await self._invoke(
+            self._ingest_app, f"jobs/{tenant}/{job_id}", tenant=tenant, http_method="GET"
+        )
+        return JobStatus.model_validate(body)
+
+    async def delete_job(self, tenant: str, job_id: str) -> JobStatus:
+        """Cancels a running job, or purges one that has ended; returns its status."""
+        body = await self._invoke(
+            self._ingest_app, f"jobs/{tenant}/{job_id}", tenant=tenant, http_method="DELETE"
+        )
+        return JobStatus.model_validate(body)
+
     async def status(self, tenant: str, document_id: str) -> DocumentStatus:
-        body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="GET")
+        body = await self._invoke(
+            self._ingest_app, f"documents/{tenant}/{document_id}", tenant=tenant, http_method="GET"
+        )
         return DocumentStatus.model_validate(body)
 
     async def delete(self, tenant: str, document_id: str) -> DocumentDeleted:
-        body = await self._invoke(self._ingest_app, f"documents/{tenant}/{document_id}", http_method="DELETE")
+        body = await self._invoke(
+            self._ingest_app, f"documents/{tenant}/{document_id}", tenant=tenant, http_method="DELETE"
+        )
         return DocumentDeleted.model_validate(body)
 
     async def answer(self, question: QuestionIn) -> Answer:
-        body = await self._invoke(self._query_app, "answers", body=question.model_dump(mode="json"))
+        body = await self._invoke(
+            self._query_app, "answers", tenant=question.tenant, body=question.model_dump(mode="json")
+        )
         return Answer.model_validate(body)
 
     async def answer_stream(self, question: AnswerIn) -> AsyncIterator[bytes]:
@@ -135,7 +196,7 @@ class Lore:
             "POST",
             f"/v1.0/invoke/{self._query_app}/method/answers",
             json=question.model_dump(mode="json"),
-            headers={"accept": "text/event-stream"},
+            headers={"accept": "text/event-stream", TENANT_HEADER: question.tenant},
         )
         try:
             response = await client.send(request, stream=True)
@@ -179,5 +240,7 @@ class Lore:
         return response.status_code == 200
 
     async def retrieve(self, request: RetrieveIn) -> Retrieved:
-        body = await self._invoke(self._query_app, "retrieve", body=request.model_dump(mode="json"))
+        body = await self._invoke(
+            self._query_app, "retrieve", tenant=request.tenant, body=request.model_dump(mode="json")
+        )
         return Retrieved.model_validate(body)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from lore_core.callers import Callers, CallerSettings
 from lore_core.dapr import Sidecar
 from lore_ingest.service import IngestService
 from lore_ingest.settings import Settings
@@ -26,3 +28,12 @@ def get_sidecar(request: Request) -> Sidecar:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[IngestService, Depends(get_service)]
 SidecarDep = Annotated[Sidecar, Depends(get_sidecar)]
+
+
+@cache
+def get_callers() -> Callers:
+    """The app-ids trusted to invoke the internal routes and set the tenant (lore_core.callers)."""
+    return Callers.from_settings(CallerSettings())
+
+
+CallersDep = Annotated[Callers, Depends(get_callers)]

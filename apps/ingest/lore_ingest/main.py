@@ -42,7 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
                 )
                 app.state.jobs = JobRunner(
                     service=app.state.service,
-                    store=JobStore(sidecar, settings.statestore),
+                    store=JobStore(
+                        sidecar, settings.statestore, retention_seconds=settings.job_retention_seconds
+                    ),
                     grpc_host=settings.dapr_host,
                     grpc_port=settings.dapr_grpc_port,
                     api_token=settings.dapr_api_token.get_secret_value(),

@@ -21,3 +21,9 @@ class Settings(IndexSettings, TopicSettings, EmbeddingSettings, DocumentLimitSet
         description="Chunks per embedding run, shared by concurrent ingestions; a synchronous "
         "ingestion waits for at most one such batch behind queued event traffic.",
     )
+    job_retention_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="How long an ingestion job stays listed and readable after it ended (its "
+        "documents are deleted when it ends); 0 keeps job records forever.",
+    )

@@ -29,9 +29,10 @@ def create_app(settings: Settings) -> FastAPI:
                 embeddings=embeddings,
                 tuning=settings.tuning(),
                 default_mode=settings.retrieval_mode,
+                cache_size=settings.question_cache_size,
             )
             model = None
-            if settings.answer_provider == "openai":
+            if settings.generative:
                 model = chat_model_through_sidecar(
                     dapr_base_url=settings.dapr_base_url,
                     dapr_api_token=settings.dapr_api_token.get_secret_value(),
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
                     max_tokens=settings.llm_max_tokens,
                     temperature=settings.llm_temperature,
                     timeout=settings.llm_timeout_seconds,
+                    legacy_max_tokens=settings.send_max_tokens,
                 )
                 rag = RagAnswers(
                     retrieval=app.state.retrieval,

@@ -19,6 +19,9 @@ class Settings(IndexSettings, EmbeddingSettings):
     retrieval_mode: Mode = Field(
         default=Mode.HYBRID, description="Mode of a request that names none (hybrid won the evaluation)."
     )
+    question_cache_size: int = Field(
+        default=1024, ge=0, le=1_000_000, description="Question embeddings kept in memory (0: none)."
+    )
     text_scorer: Scorer = Field(default=Scorer.BM25STD, description="RediSearch scorer of the text mode.")
     rrf_vector_weight: float = Field(default=1.0, ge=0.0, description="Hybrid: weight of the vector ranking.")
     rrf_text_weight: float = Field(default=1.0, ge=0.0, description="Hybrid: weight of the text ranking.")
@@ -31,10 +34,11 @@ class Settings(IndexSettings, EmbeddingSettings):
         default=40, ge=1, le=1000, description="Chunks each ranker contributes before fusion and MMR."
     )
 
-    answer_provider: Literal["extractive", "openai"] = Field(
+    answer_provider: Literal["extractive", "openai", "local"] = Field(
         default="extractive",
         description="`extractive`: quote the best sentences, no model; `openai`: an OpenAI-compatible "
-        "chat model reached through the sidecar (HTTPEndpoint `LLM_ENDPOINT`).",
+        "chat model reached through the sidecar (HTTPEndpoint `LLM_ENDPOINT`); `local`: the same, "
+        "served by the llama.cpp server the local stack starts (`make run`'s default).",
     )
     llm_endpoint: str = Field(
         default="lore-llm", description="Dapr HTTPEndpoint of the chat model (components/llm.yaml)."
@@ -44,6 +48,11 @@ class Settings(IndexSettings, EmbeddingSettings):
         default=400, ge=1, le=4096, description="Longest generated answer; the `llm` timeout is sized for it."
     )
     llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_legacy_max_tokens: bool = Field(
+        default=False,
+        description="Also send `max_tokens`, for servers that ignore `max_completion_tokens` "
+        "(llama-cpp-python's); always on for `local`.",
+    )
     # The sidecar's `llm` resiliency timeout (dapr/resiliency.yaml) should fire first; this client
     # deadline only bounds what the sidecar cannot: a retry after a timed-out attempt (policy.go
     # times out each attempt), so a hung model degrades after one timeout, not two.
@@ -57,6 +66,15 @@ class Settings(IndexSettings, EmbeddingSettings):
     memory_ttl_seconds: int = Field(
         default=3600, ge=1, description="A session idle this long is forgotten (Dapr `ttlInSeconds`)."
     )
+
+    @property
+    def generative(self) -> bool:
+        """Answers come from a chat model (`local` is `openai` pointed at the stack's own server)."""
+        return self.answer_provider in ("openai", "local")
+
+    @property
+    def send_max_tokens(self) -> bool:
+        return self.llm_legacy_max_tokens or self.answer_provider == "local"
 
     def tuning(self) -> Tuning:
         return Tuning(

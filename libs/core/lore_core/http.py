@@ -13,8 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lore_core.dapr import DaprError, EtagMismatchError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,8 +50,20 @@ def _field_errors(errors: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+UNAVAILABLE = "upstream_unavailable"
+
+
+def unavailable(what: str, exc: BaseException) -> JSONResponse:
+    """503 `upstream_unavailable`: a dependency (the app's own sidecar, the state store or pub/sub
+    behind it, the Redis vector index) could not be reached. Transient by nature, and the gateway
+    passes it on as 503, so a client knows to retry instead of reporting a bug (a 500/502)."""
+    return JSONResponse(error_body(UNAVAILABLE, f"{what} is unavailable: {exc}"[:500]), status_code=503)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Maps validation, HTTP and `ApiError` exceptions to the shared JSON error body."""
+    """Maps validation, HTTP and `ApiError` exceptions to the shared JSON error body, and a lost
+    dependency (`DaprError`, a Redis connection or timeout error that outlived the client's
+    retries) to 503 `upstream_unavailable` instead of an unhandled 500."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -62,6 +78,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(error_body("http_error", exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(DaprError)
+    async def _dapr(_: Request, exc: DaprError) -> JSONResponse:
+        if isinstance(exc, EtagMismatchError):
+            # A write lost a first-write-wins race that no caller handled: the client may retry.
+            return JSONResponse(error_body("conflict", str(exc)), status_code=409)
+        return unavailable("the sidecar or a component behind it", exc)
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis(_: Request, exc: Exception) -> JSONResponse:
+        return unavailable("the vector index (Redis)", exc)
 
 
 def parse_body(raw: bytes, model: type[M], *, max_bytes: int) -> M:

@@ -2,7 +2,9 @@
 
 up                  start Redis, the apps and their sidecars from dapr.yaml; ingest the
                     sample corpus, print an answer, serve until Ctrl-C
-                    (`--broker kafka`: events go through a local Kafka, port KAFKA_PORT)
+                    (`--broker kafka`: events go through a local Kafka, port KAFKA_PORT;
+                    answers from the local llama.cpp model, port LLM_PORT, unless
+                    ANSWER_PROVIDER says `extractive` or `openai`)
 redis start|stop    a standalone Redis with search (for REDIS_URL users and tests)
 secrets             create the local secrets file if it is missing
 """
@@ -40,6 +42,11 @@ def _up(args: argparse.Namespace) -> int:
         say=lambda line: print(f"[stack] {line}", flush=True),
         broker=args.broker,
         kafka_port=int(os.environ.get("KAFKA_PORT", "19092")),
+        # `make run` answers with the local model (`make llm` installs it); the apps' own default,
+        # for `dapr run -f .` and the tests, stays `extractive`, which needs no model server.
+        env={"ANSWER_PROVIDER": os.environ.get("ANSWER_PROVIDER") or "local"},
+        llm_port=int(os.environ.get("LLM_PORT", "8088")),
+        trusted_app_ids=tuple(args.trusted_app_id),
     )
     if args.broker == "kafka":
         kafka.ensure_jars()
@@ -95,6 +102,12 @@ def main() -> int:
     up.add_argument("--daprd", default=str(ROOT / ".cache" / "dapr" / "bin" / "daprd"))
     up.add_argument("--once", action="store_true", help="stop after printing the answer")
     up.add_argument("--broker", choices=["redis", "kafka"], default="redis", help="the pub/sub broker")
+    up.add_argument(
+        "--trusted-app-id",
+        action="append",
+        default=[],
+        help="another service's app-id that may invoke lore-query and lore-ingest (repeatable)",
+    )
     r = sub.add_parser("redis")
     r.add_argument("action", choices=["start", "stop"])
     r.add_argument("--port", type=int, default=6379)

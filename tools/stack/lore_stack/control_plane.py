@@ -5,7 +5,8 @@ from Placement which daprd owns which actor, and since Dapr 1.15 the workflow en
 reminders live in the Scheduler (`--scheduler-host-address`), which keeps them in an embedded
 etcd under the run directory, so a pending workflow step survives a restart of any process. Both
 binaries are built next to daprd (`scripts/build-dapr.sh`) and are started here on loopback, on
-ports chosen by the caller, without mTLS (as `dapr init` runs them in self-hosted mode).
+ports chosen by the caller. With a `Sentry` they serve mTLS: a daprd with mTLS dials them with its
+workload certificate and checks theirs, so both sides must agree (`lore_stack.sentry`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from lore_stack.procs import Proc
+from lore_stack.sentry import NAMESPACE, Sentry
 
 
 @dataclass
@@ -29,12 +31,14 @@ class ControlPlane:
         logs: Folder of the two log files.
         ports: ``(placement, placement raft, placement healthz, scheduler, scheduler healthz,
             scheduler etcd client, scheduler etcd peer, metrics, metrics)``, all free.
+        sentry: Serve mTLS with certificates from this Sentry (None: plain gRPC).
     """
 
     bin_dir: Path
     data_dir: Path
     logs: Path
     ports: tuple[int, int, int, int, int, int, int, int, int]
+    sentry: Sentry | None = None
 
     def __post_init__(self) -> None:
         (placement, raft, placement_health, scheduler, scheduler_health, etcd, peer, m1, m2) = self.ports
@@ -42,6 +46,9 @@ class ControlPlane:
         self.scheduler_address = f"127.0.0.1:{scheduler}"
         self._health = (placement_health, scheduler_health)
         loopback = ["--listen-address", "127.0.0.1", "--healthz-listen-address", "127.0.0.1"]
+        mtls = self.sentry.control_plane_args() if self.sentry is not None else []
+        # Their own SPIFFE IDs (`.../ns/<NAMESPACE>/dapr-placement`) must be the ones daprd expects.
+        env = {"NAMESPACE": NAMESPACE} if self.sentry is not None else {}
         self.placement = Proc(
             "placement",
             [
@@ -59,9 +66,11 @@ class ControlPlane:
                 "--metrics-listen-address",
                 "127.0.0.1",
                 *loopback,
+                *mtls,
             ],
             log=self.logs / "placement.log",
             cwd=self.data_dir,
+            env=env,
         )
         self.scheduler = Proc(
             "scheduler",
@@ -87,9 +96,11 @@ class ControlPlane:
                 "--metrics-listen-address",
                 "127.0.0.1",
                 *loopback,
+                *mtls,
             ],
             log=self.logs / "scheduler.log",
             cwd=self.data_dir,
+            env=env,
         )
 
     def start(self, timeout: float = 60.0) -> None:

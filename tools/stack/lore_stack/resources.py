@@ -7,12 +7,17 @@ Another message broker is a variant of a resources folder: `components/brokers/<
 is rendered in place of `components/X.yaml` (for Kafka, `pubsub.yaml`). Only the top level of a
 folder is read, here as by daprd's `--resources-path`, so the variants stay out of a default run.
 
+Other services of the user that may invoke lore-query and lore-ingest are added to the
+Configuration's access control here (`trusted_app_ids`), each with a copy of the first policy (the
+gateway's): the list belongs to a deployment, not to the committed file.
+
 The address of an external service (the chat model's `HTTPEndpoint`) is set by copying the
 resource folders with `with_endpoint_urls` and running the stack on the copies.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,6 +73,7 @@ def render(
     broker: str | None = None,
     broker_metadata: Mapping[str, str] | None = None,
     sqlite_dir: Path | None = None,
+    trusted_app_ids: tuple[str, ...] = (),
 ) -> tuple[Path, Path]:
     """Writes rendered resources to ``target/resources`` and the configuration to ``target/config.yaml``.
 
@@ -78,6 +84,8 @@ def render(
             broker's address, the consumer group).
         sqlite_dir: Where the database files of `state.sqlite` components go (their
             `connectionString` is a file name, made absolute here); None: left as written.
+        trusted_app_ids: App-ids that get the access of the configuration's first access-control
+            policy (the gateway's), for other services of the user.
 
     Returns:
         (resources directory, configuration file)
@@ -112,9 +120,24 @@ def render(
     resolver = conf.get("spec", {}).get("nameResolution")
     if resolver and resolver.get("component") == "sqlite":
         resolver.setdefault("configuration", {})["connectionString"] = str(nameresolution_db)
+    _trust(conf, trusted_app_ids)
     config_out = target / "config.yaml"
     config_out.write_text(yaml.safe_dump(conf, sort_keys=False))
     return out, config_out
+
+
+def _trust(conf: dict[str, Any], app_ids: tuple[str, ...]) -> None:
+    """Adds a copy of the first access-control policy for each of ``app_ids``."""
+    if not app_ids:
+        return
+    policies = conf.get("spec", {}).get("accessControl", {}).get("policies") or []
+    if not policies:
+        raise ValueError("trusted app-ids need an accessControl policy to copy in the configuration")
+    known = {p["appId"] for p in policies}
+    for app_id in app_ids:
+        if app_id not in known:
+            policies.append({**copy.deepcopy(policies[0]), "appId": app_id})
+            known.add(app_id)
 
 
 def with_endpoint_urls(sources: tuple[Path, ...], target: Path, urls: Mapping[str, str]) -> tuple[Path, ...]:

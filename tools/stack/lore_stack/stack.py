@@ -6,6 +6,7 @@ temporary run directory, one stack per test session).
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import time
@@ -20,10 +21,12 @@ import httpx
 from lore_stack import resources
 from lore_stack.control_plane import ControlPlane
 from lore_stack.kafka import KafkaBroker
+from lore_stack.llm_server import LlmServer, point_endpoint
 from lore_stack.procs import Proc
 from lore_stack.redis_server import RedisServer
 from lore_stack.runfile import AppSpec, RunFile
 from lore_stack.secrets import ensure_secrets
+from lore_stack.sentry import Sentry
 from lore_stack.supervisor import Supervisor
 
 _GIVEN: set[int] = set()
@@ -86,6 +89,9 @@ class Stack:
             or a Kafka broker this stack starts (`components/brokers/kafka/pubsub.yaml`).
         kafka_port: Client port of that Kafka broker (not Kafka's usual 9092: `dapr.yaml` gives it
             to a sidecar's metrics).
+        trusted_app_ids: App-ids of other services of the user that may invoke lore-query and
+            lore-ingest (like the gateway): added to the access control of the rendered
+            Configuration and to the apps' `TRUSTED_APP_IDS`.
     """
 
     runfile: RunFile
@@ -97,11 +103,19 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     broker: Literal["redis", "kafka"] = "redis"
     kafka_port: int = 19092
+    trusted_app_ids: tuple[str, ...] = ()
+    # The local model server, started when lore-query's ANSWER_PROVIDER is `local`; the
+    # `lore-llm` HTTPEndpoint is pointed at it (components/llm.yaml names 8088, `make run`'s port).
+    llm_port: int = 8088
+    llm: LlmServer | None = field(default=None, init=False)
     redis: RedisServer | None = field(default=None, init=False)
     kafka: KafkaBroker | None = field(default=None, init=False)
     # Placement and Scheduler, started when a component makes some app an actor host (the
     # workflow state store, components/workflowstore.yaml).
     control_plane: ControlPlane | None = field(default=None, init=False)
+    # Dapr's certificate authority: every daprd of the stack (and Placement and Scheduler) uses mTLS
+    # with its certificates, which gives the Configuration's access control its caller identities.
+    sentry: Sentry | None = field(default=None, init=False)
     actor_hosts: frozenset[str] | None = field(default=frozenset(), init=False)
     apps: dict[str, AppProcesses] = field(default_factory=dict, init=False)
     secrets: dict[str, str] = field(default_factory=dict, init=False)
@@ -137,7 +151,18 @@ class Stack:
             broker=None if self.broker == "redis" else self.broker,
             broker_metadata=broker_metadata,
             sqlite_dir=self.run_dir.resolve(),
+            trusted_app_ids=self.trusted_app_ids,
         )
+        self.sentry = Sentry(
+            binary=self.daprd.parent / "sentry",
+            credentials_dir=self.run_dir / "sentry",
+            config=self.config_file,
+            log=self.run_dir / "logs" / "sentry.log",
+            ports=(free_port(), free_port(), free_port()),
+        )
+        self.sentry.start()
+        if self._query_env().get("ANSWER_PROVIDER", "").lower() == "local":
+            self._start_llm()
         self.actor_hosts = resources.actor_hosts(self.resources_dir)
         if self.actor_hosts is None or self.actor_hosts:
             self.control_plane = ControlPlane(
@@ -155,6 +180,7 @@ class Stack:
                     free_port(),
                     free_port(),
                 ),
+                sentry=self.sentry,
             )
             self.control_plane.start()
         for spec in self.runfile.apps:
@@ -175,6 +201,11 @@ class Stack:
         if self.kafka is not None:
             kafka = self.kafka
             supervisor.watch("kafka", kafka, lambda: kafka.start())
+        if self.llm is not None:
+            llm = self.llm
+            supervisor.watch("llm-server", llm, lambda: llm.start())
+        if self.sentry is not None:
+            supervisor.watch("sentry", self.sentry.proc, self.sentry.proc.start)
         if self.control_plane is not None:
             for proc in (self.control_plane.placement, self.control_plane.scheduler):
                 supervisor.watch(proc.name, proc, proc.start)
@@ -183,6 +214,21 @@ class Stack:
                 supervisor.watch(proc.name, proc, proc.start)
         supervisor.start()
         self.supervisor = supervisor
+
+    def _query_env(self) -> dict[str, str]:
+        """lore-query's environment as `_sidecar` composes it (run file, app, stack overrides)."""
+        spec = next((a for a in self.runfile.apps if a.app_id == "lore-query"), None)
+        return {**self.runfile.env, **(spec.env if spec else {}), **self.env}
+
+    def _start_llm(self) -> None:
+        """Starts the local model server; points lore-query's chat HTTPEndpoint (rendered) at it."""
+        if port_in_use(self.llm_port):
+            raise RuntimeError(f"port {self.llm_port} is taken; set LLM_PORT")
+        self.llm = LlmServer(port=self.llm_port, log=self.run_dir / "logs" / "llm-server.log")
+        self.llm.start()
+        endpoint = self._query_env().get("LLM_ENDPOINT", "lore-llm")
+        point_endpoint(self.resources_dir, endpoint, self.llm.base_url)
+        self.env.setdefault("LLM_MODEL", self.llm.alias)
 
     def _start_kafka(self) -> dict[str, str]:
         """Starts the Kafka broker; returns the `pubsub` component metadata that points at it."""
@@ -248,10 +294,11 @@ class Stack:
                 "--app-health-threshold",
                 "3",
                 *self._actor_flags(spec.app_id),
+                *self.mtls_args(),
             ],
             log=logs / f"daprd-{spec.app_id}.log",
             cwd=self.run_dir,
-            env=token_env,
+            env={**token_env, **self.mtls_env()},
         )
         app = Proc(
             spec.app_id,
@@ -267,10 +314,20 @@ class Stack:
                 "DAPR_HTTP_PORT": str(spec.dapr_http_port),
                 "DAPR_GRPC_PORT": str(spec.dapr_grpc_port),
                 "REDIS_URL": self.redis_url or "",
+                # lore_core.callers.CallerSettings: the callers lore-query and lore-ingest trust.
+                "TRUSTED_APP_IDS": json.dumps(list(self.trusted_app_ids)),
                 **self.env,
             },
         )
         return AppProcesses(spec=spec, daprd=daprd, app=app)
+
+    def mtls_args(self) -> list[str]:
+        """daprd flags for mTLS with this stack's Sentry; any other daprd that should talk to the
+        stack's sidecars (a test's client sidecar) needs them, and `mtls_env`, too."""
+        return [] if self.sentry is None else self.sentry.daprd_args()
+
+    def mtls_env(self) -> dict[str, str]:
+        return {} if self.sentry is None else self.sentry.daprd_env()
 
     def _actor_flags(self, app_id: str) -> list[str]:
         """Placement and Scheduler addresses for an app that hosts actors (workflows)."""
@@ -331,6 +388,10 @@ class Stack:
             self.stop_app(app_id)
         if self.control_plane is not None:
             self.control_plane.stop()
+        if self.sentry is not None:
+            self.sentry.stop()
+        if self.llm is not None:
+            self.llm.stop()
         if self.kafka is not None:
             self.kafka.stop()
         if self.redis is not None:

@@ -16,17 +16,22 @@ from lore_core.formats import ACCEPTED_TYPES, UPLOAD_OPENAPI
 from lore_core.http import ApiError
 from lore_gateway.auth import PrincipalDep, Role
 from lore_gateway.deps import LoreDep, SettingsDep
+from lore_gateway.errors import errors
 
 router = APIRouter(prefix="/v1")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"description": "`too_large`: the body, or a document of a file, is over the limit."},
-    415: {"description": f"`unsupported_format`: accepted types are {', '.join(ACCEPTED_TYPES)}."},
-    422: {
-        "description": "`unreadable_document` (empty, corrupt, binary, no text; the detail names the "
-        "file and, for JSONL, the line) or `invalid_request`."
-    },
-}
+_ERRORS: dict[int | str, dict[str, Any]] = errors(
+    403,
+    413,
+    415,
+    422,
+    502,
+    503,
+    s413="`too_large`: the body, or a document of a file, is over the limit.",
+    s415=f"`unsupported_format`: accepted types are {', '.join(ACCEPTED_TYPES)}.",
+    s422="`unreadable_document` (empty, corrupt, binary, no text; the detail names the "
+    "file and, for JSONL, the line) or `invalid_request`.",
+)
 
 
 @router.post("/files", openapi_extra=UPLOAD_OPENAPI, responses=_ERRORS)

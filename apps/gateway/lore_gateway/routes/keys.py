@@ -11,6 +11,7 @@ from lore_core.contracts import TENANT_PATTERN
 from lore_core.http import parse_body
 from lore_gateway.auth import ApiKeyCreated, ApiKeyIn, ApiKeyInfo, KeyStore, Principal, PrincipalDep, Role
 from lore_gateway.deps import SettingsDep
+from lore_gateway.errors import errors, link
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -36,7 +37,15 @@ def _body_schema() -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.post("", status_code=201, openapi_extra=_body_schema())
+_REVOKE = link("/v1/keys/{key_id}", "delete", "Revoke the key.", key_id="$response.body#/key_id")
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=_body_schema(),
+    responses={201: {"links": {"RevokeKey": _REVOKE}}, **errors(400, 403, 413, 422, 503)},
+)
 async def create_key(request: Request, principal: PrincipalDep, settings: SettingsDep) -> ApiKeyCreated:
     """Create an API key for the caller's tenant; its secret is in this answer only."""
     body = parse_body(await request.body(), ApiKeyIn, max_bytes=settings.max_body_bytes)
@@ -44,7 +53,7 @@ async def create_key(request: Request, principal: PrincipalDep, settings: Settin
     return await _store(request).create(tenant, body.role, body.name)
 
 
-@router.get("")
+@router.get("", responses=errors(403, 422))
 async def list_keys(
     request: Request,
     principal: PrincipalDep,
@@ -54,7 +63,7 @@ async def list_keys(
     return ApiKeys(keys=await _store(request).keys(_tenant(principal, tenant)))
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", responses=errors(403, 404, 422))
 async def revoke_key(
     request: Request,
     principal: PrincipalDep,

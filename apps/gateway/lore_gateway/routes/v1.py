@@ -35,6 +35,7 @@ from lore_core.contracts import (
 from lore_core.http import ApiError, parse_body, validate
 from lore_gateway.auth import Principal, PrincipalDep, Role
 from lore_gateway.deps import LoreDep, SettingsDep
+from lore_gateway.errors import errors, link
 
 router = APIRouter(prefix="/v1")
 T = TypeVar("T", bound=BaseModel)
@@ -61,7 +62,36 @@ def _check_size(document: DocumentIn, max_bytes: int) -> None:
         raise ApiError(413, "too_large", f"document text is {size} bytes; the limit is {max_bytes}")
 
 
-@router.post("/documents", openapi_extra=_json_body(DocumentIn))
+_DOCUMENT = "/v1/documents/{tenant}/{document_id}"
+_DOCUMENT_LINKS = {
+    "links": {
+        "GetDocument": link(
+            _DOCUMENT,
+            "get",
+            "The document's indexing status.",
+            tenant="$response.body#/tenant",
+            document_id="$response.body#/document_id",
+        ),
+        "DeleteDocument": link(
+            _DOCUMENT,
+            "delete",
+            "Remove the document.",
+            tenant="$response.body#/tenant",
+            document_id="$response.body#/document_id",
+        ),
+    }
+}
+
+
+@router.post(
+    "/documents",
+    openapi_extra=_json_body(DocumentIn),
+    responses={
+        200: _DOCUMENT_LINKS,
+        202: {"model": DocumentStatus, "description": "Accepted (`wait=false`)", **_DOCUMENT_LINKS},
+        **errors(400, 403, 413, 422, 502, 503),
+    },
+)
 async def add_document(
     request: Request,
     response: Response,
@@ -82,7 +112,7 @@ async def add_document(
     return await lore.enqueue(document)
 
 
-@router.get("/documents/{tenant}/{document_id}")
+@router.get("/documents/{tenant}/{document_id}", responses=errors(403, 404, 422, 502, 503))
 async def get_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
@@ -94,7 +124,7 @@ async def get_document(
     return await lore.status(principal.scope(tenant), document_id)
 
 
-@router.delete("/documents/{tenant}/{document_id}")
+@router.delete("/documents/{tenant}/{document_id}", responses=errors(403, 404, 422, 502, 503))
 async def delete_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
@@ -107,12 +137,13 @@ async def delete_document(
 
 
 _ANSWER_STREAM: dict[int | str, dict[str, Any]] = {
+    **errors(400, 403, 413, 422, 502, 503),
     200: {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
         "description": "An Answer; with `stream: true` Server-Sent Events: `token` {text} as the answer "
         "is written, `citations` {citations}, `final` (the Answer); `error` {error, detail} when the "
         "model or the stream failed (a degraded `final` follows when lore-query could still answer).",
-    }
+    },
 }
 
 
@@ -131,7 +162,11 @@ async def ask(request: Request, lore: LoreDep, settings: SettingsDep, principal:
     return await lore.answer(question)
 
 
-@router.post("/retrieve", openapi_extra=_json_body(RetrieveIn))
+@router.post(
+    "/retrieve",
+    openapi_extra=_json_body(RetrieveIn),
+    responses=errors(400, 403, 413, 422, 502, 503),
+)
 async def retrieve(
     request: Request, lore: LoreDep, settings: SettingsDep, principal: PrincipalDep
 ) -> Retrieved:
@@ -236,7 +271,21 @@ async def models() -> dict[str, Any]:
     }
 
 
-@router.post("/chat/completions", openapi_extra=_json_body(ChatCompletionIn), response_model=None)
+@router.post(
+    "/chat/completions",
+    openapi_extra=_json_body(ChatCompletionIn),
+    response_model=None,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "A `chat.completion`; with `stream: true` Server-Sent Events of "
+            "`chat.completion.chunk`s ending with `data: [DONE]` (or an OpenAI error event).",
+        },
+        **errors(
+            400, 403, 404, 413, 422, 502, 503, chat=True, s404="`model_not_found`: the model is not `lore`."
+        ),
+    },
+)
 async def chat_completions(
     request: Request, lore: LoreDep, settings: SettingsDep, principal: PrincipalDep
 ) -> Any:

@@ -9,6 +9,11 @@ Keys (prefixed with the app-id by Dapr):
   before the job first touched them, so that a batch retried after a crash counts its documents
   the same way as the first attempt would have;
 * `jobs:{tenant}`: the tenant's job ids, most recent first (the `GET /v1/jobs` listing).
+
+Retention: once a job has ended (finished or cancelled) its documents and batch records are
+deleted (they only serve to resume it) and its record expires `retention_seconds` later (Dapr's
+`ttlInSeconds`); ids of expired jobs leave the listing the next time it is read. `purge` removes a
+job that has ended at once.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ MAX_LISTED_JOBS = 200
 # accepts per gRPC message by default (`--max-body-size`).
 _BULK_BYTES = 2_000_000
 _ATTEMPTS = 16
+# A job's documents are indexed this many at a time (one workflow activity, one batch record each).
+BATCH_SIZE = 8
+# Keys deleted per state transaction when a job's inputs are purged.
+_DELETES_PER_CALL = 200
 
 
 def job_key(tenant: str, job_id: str) -> str:
@@ -63,9 +72,11 @@ def new_job_id() -> str:
 class JobStore:
     """Reads and writes jobs; every change of a job record is a compare-and-set on its ETag."""
 
-    def __init__(self, sidecar: Sidecar, statestore: str) -> None:
+    def __init__(self, sidecar: Sidecar, statestore: str, *, retention_seconds: int) -> None:
+        """``retention_seconds``: how long the record of a job that has ended stays; 0 keeps it."""
         self._sidecar = sidecar
         self._store = statestore
+        self._retention = retention_seconds
 
     async def create(
         self, tenant: str, job_id: str, documents: Sequence[DocumentIn], failures: Sequence[JobFailure]
@@ -105,10 +116,18 @@ class JobStore:
         return None if value is None else JobStatus.model_validate(value)
 
     async def recent(self, tenant: str) -> list[JobStatus]:
+        """The tenant's listed jobs; ids whose record is gone (expired) are taken off the list.
+
+        A listed id always had its record first (`create` saves the record, then lists it), so a
+        missing record means an expired or purged job, never one still being created.
+        """
         ids, _ = await self._sidecar.get_state(self._store, jobs_key(tenant))
-        keys = [job_key(tenant, i) for i in ids or []]
-        values = await self._sidecar.get_bulk_state(self._store, keys)
-        return [JobStatus.model_validate(values[k]) for k in keys if k in values]
+        keys = {i: job_key(tenant, i) for i in ids or []}
+        values = await self._sidecar.get_bulk_state(self._store, list(keys.values()))
+        gone = {i for i, k in keys.items() if k not in values}
+        if gone:
+            await self._update_list(tenant, lambda current: [i for i in current if i not in gone])
+        return [JobStatus.model_validate(values[k]) for k in keys.values() if k in values]
 
     async def documents(self, tenant: str, job_id: str, start: int, stop: int) -> list[DocumentIn]:
         keys = [document_key(tenant, job_id, n) for n in range(start, stop)]
@@ -177,6 +196,53 @@ class JobStore:
 
         return await self._transition(tenant, job_id, decide, event="job.finished" if final else None)
 
+    async def retire(self, tenant: str, job_id: str) -> None:
+        """After the job has ended: deletes its documents and batch records and lets its record
+        expire `retention_seconds` from now. Idempotent (the finishing activity may run again)."""
+        key = job_key(tenant, job_id)
+        for _ in range(_ATTEMPTS):
+            value, etag = await self._sidecar.get_state(self._store, key)
+            if value is None:
+                return
+            await self._delete_inputs(tenant, job_id, JobStatus.model_validate(value).total)
+            if self._retention <= 0:
+                return
+            try:
+                # The same value again, now with a TTL: state.redis EXPIREs the key after the write
+                # (components-contrib v1.18.0 state/redis/redis.go:373-378).
+                await self._sidecar.save_state(
+                    self._store, key, value, etag=etag, ttl_seconds=self._retention
+                )
+            except EtagMismatchError:
+                continue
+            return
+        raise EtagMismatchError(f"{key} kept changing during {_ATTEMPTS} attempts")
+
+    async def purge(self, tenant: str, job_id: str) -> JobStatus | None:
+        """Deletes a job that has ended (record, inputs, list entry); returns its last status.
+
+        A running job is left alone and returned as it is (cancel it first); None when the job
+        does not exist.
+        """
+        current = await self.get(tenant, job_id)
+        if current is None or current.state == JobState.RUNNING:
+            return current
+        await self._delete_inputs(tenant, job_id, current.total)
+        await self._sidecar.delete_state(self._store, job_key(tenant, job_id))
+        await self._update_list(tenant, lambda ids: [i for i in ids if i != job_id])
+        return current
+
+    async def _delete_inputs(self, tenant: str, job_id: str, total: int) -> None:
+        """Deletes the documents and batch records of a job of ``total`` items (a bound: inputs
+        that never became documents have no key; deleting a missing key is a no-op)."""
+        keys = [document_key(tenant, job_id, n) for n in range(total)]
+        keys += [batch_key(tenant, job_id, b) for b in range(-(-total // BATCH_SIZE))]
+        for start in range(0, len(keys), _DELETES_PER_CALL):
+            # Deletes in a transaction publish nothing on the outbox (daprd v1.18.1
+            # pkg/runtime/pubsub/outbox.go:168-170: only set requests become events).
+            ops = [StateOp(key=k, delete=True) for k in keys[start : start + _DELETES_PER_CALL]]
+            await self._sidecar.transact(self._store, ops)
+
     async def _transition(
         self,
         tenant: str,
@@ -207,11 +273,21 @@ class JobStore:
         raise EtagMismatchError(f"{key} kept changing during {_ATTEMPTS} attempts")
 
     async def _update_list(self, tenant: str, change: Callable[[list[str]], list[str]]) -> None:
+        """Read-modify-write of the tenant's job list, compare-and-set on its ETag.
+
+        The list's first write must be conditional too: a write without an ETag is
+        last-write-wins, so two first jobs of a tenant that both read "no list" would each write a
+        list of one and the second would erase the first. An empty ETag with first-write
+        concurrency means "only if absent" in state.redis: the version compared is 0
+        (components-contrib v1.18.0 state/redis/redis.go:535-537), and the set script accepts
+        version 0 only for a missing key or one never written with first-write (redis.go:40-52);
+        every write here is first-write, so a list created by a concurrent job makes it fail.
+        """
         key = jobs_key(tenant)
         for _ in range(_ATTEMPTS):
             value, etag = await self._sidecar.get_state(self._store, key)
             try:
-                await self._sidecar.save_state(self._store, key, change(list(value or [])), etag=etag)
+                await self._sidecar.save_state(self._store, key, change(list(value or [])), etag=etag or "")
             except EtagMismatchError:
                 continue
             return

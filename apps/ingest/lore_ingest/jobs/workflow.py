@@ -32,8 +32,14 @@ from dapr.ext.workflow import (
 )
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
-from lore_core.contracts import DocumentIn, DocumentState, JobFailure, JobStatus
-from lore_ingest.jobs.store import MAX_LISTED_FAILURES, JobStore, indexed_unchanged, new_job_id
+from lore_core.contracts import DocumentIn, DocumentState, JobFailure, JobState, JobStatus
+from lore_ingest.jobs.store import (
+    BATCH_SIZE,
+    MAX_LISTED_FAILURES,
+    JobStore,
+    indexed_unchanged,
+    new_job_id,
+)
 from lore_ingest.service import DocumentTooLargeError, IngestService, status_key
 
 log = logging.getLogger(__name__)
@@ -42,8 +48,8 @@ T = TypeVar("T")
 WORKFLOW = "lore_ingest_job"
 BATCH_ACTIVITY = "lore_ingest_job_batch"
 FINISH_ACTIVITY = "lore_ingest_job_finish"
-# A batch's documents are ingested concurrently, so they share embedding runs in the batcher.
-BATCH_SIZE = 8
+# A batch's documents (`BATCH_SIZE`) are ingested concurrently, so they share embedding runs in the
+# batcher.
 # The workflow continues as new after this many batches (a short history to replay; the 300-document
 # crash test crosses one such boundary).
 CHECKPOINT_BATCHES = 25
@@ -165,6 +171,32 @@ class JobRunner:
         # Blocks until the worker's stream to daprd is open (the SDK's own readiness wait).
         await asyncio.to_thread(self._runtime.start)
 
+    async def cancel_or_purge(self, tenant: str, job_id: str) -> JobStatus | None:
+        """`DELETE` of a job: cancels it while it runs (returns the `cancelled` status), purges it
+        once it has ended (returns its last status); None when the job does not exist."""
+        current = await self._store.get(tenant, job_id)
+        if current is None:
+            return None
+        if current.state == JobState.RUNNING:
+            return await self._store.cancel(tenant, job_id)
+        return await self.purge(tenant, job_id)
+
+    async def purge(self, tenant: str, job_id: str) -> JobStatus | None:
+        """Deletes a job that has ended and its workflow history; a running job is returned as
+        it is, None when the job does not exist."""
+        status = await self._store.purge(tenant, job_id)
+        if status is None or status.state == JobState.RUNNING:
+            return status
+        try:
+            # The history in the workflow store (dapr-ext-workflow aio/dapr_workflow_client.py:284).
+            await self._client.purge_workflow(instance_id(tenant, job_id))
+        except Exception as exc:
+            # The job is gone either way; a leftover history only takes space. A cancelled job's
+            # workflow may still be finishing its last batch (only a terminal instance can be
+            # purged): it then finds no record and ends.
+            log.warning("job %s/%s: workflow history not purged: %s", tenant, job_id, exc)
+        return status
+
     async def stop(self) -> None:
         await asyncio.to_thread(self._runtime.shutdown)
 
@@ -265,4 +297,6 @@ class JobRunner:
             failures=[JobFailure.model_validate(f) for f in before["failures"]],
             final=True,
         )
+        # The job has ended: only its record (and its event, already out) is needed from now on.
+        await self._store.retire(final["tenant"], final["job_id"])
         return {} if status is None else status.model_dump(mode="json")

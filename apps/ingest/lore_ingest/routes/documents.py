@@ -9,6 +9,9 @@ are answered HTTP 200 with a `Refusal` body, `{"outcome": "refused", "error", "d
 where `status` is the HTTP status the caller's own API should answer with; a success body never
 has an `outcome` field. Only real failures (5xx: state store, Redis or embedding trouble) count
 against the breaker, which is what it is for.
+
+Only trusted callers may use these routes, and the `lore-tenant` header, when sent, must name the
+tenant of the body or path (lore_core.callers).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from lore_core.contracts import (
     DocumentStatus,
     Refusal,
 )
-from lore_ingest.deps import ServiceDep
+from lore_ingest.deps import CallersDep, ServiceDep
 from lore_ingest.service import DocumentTooLargeError
 
 
@@ -72,13 +75,15 @@ def _not_found(tenant: str, document_id: str) -> Refusal:
 
 @router.post("/documents")
 async def ingest_document(
-    document: Annotated[DocumentIn, Body()], service: ServiceDep
+    document: Annotated[DocumentIn, Body()], service: ServiceDep, callers: CallersDep, request: Request
 ) -> DocumentStatus | Refusal:
     """Split, embed and index one document; returns its status once indexed.
 
     A text over the size limit (`MAX_DOCUMENT_BYTES`) or an invalid body is a 200 `Refusal`
     (status 413, 422); see the module docstring.
     """
+    if refusal := callers.check(request, document.tenant):
+        return refusal
     try:
         # The caller is waiting: embed ahead of queued event traffic.
         return await service.ingest(document, interactive=True)
@@ -88,11 +93,13 @@ async def ingest_document(
 
 @router.post("/documents/queue")
 async def queue_document(
-    document: Annotated[DocumentIn, Body()], service: ServiceDep
+    document: Annotated[DocumentIn, Body()], service: ServiceDep, callers: CallersDep, request: Request
 ) -> DocumentStatus | Refusal:
     """Accept a document for asynchronous indexing: its status is `accepted` before this returns,
     then the ingestion event is published. A version already indexed or queued is not queued again
     (its current status is returned). Over the size limit: a 200 `Refusal` (status 413)."""
+    if refusal := callers.check(request, document.tenant):
+        return refusal
     try:
         return await service.enqueue(document)
     except DocumentTooLargeError as exc:
@@ -104,8 +111,12 @@ async def document_status(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
     service: ServiceDep,
+    callers: CallersDep,
+    request: Request,
 ) -> DocumentStatus | Refusal:
     """The indexing status of one document; an unknown document is a 200 `Refusal` (status 404)."""
+    if refusal := callers.check(request, tenant):
+        return refusal
     status = await service.status(tenant, document_id)
     return _not_found(tenant, document_id) if status is None else status
 
@@ -115,9 +126,13 @@ async def delete_document(
     tenant: Annotated[str, Path(pattern=TENANT_PATTERN)],
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN)],
     service: ServiceDep,
+    callers: CallersDep,
+    request: Request,
 ) -> DocumentDeleted | Refusal:
     """Remove a document from the index and forget its status; an unknown document is a 200
     `Refusal` (status 404)."""
+    if refusal := callers.check(request, tenant):
+        return refusal
     removed = await service.delete(tenant, document_id)
     if removed is None:
         return _not_found(tenant, document_id)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Request
+from prometheus_client import Histogram
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -27,6 +29,11 @@ router = APIRouter(
     responses={
         "default": {"description": "A failure (5xx); it counts against the caller's circuit breaker."}
     },
+)
+
+PARSE_SECONDS = Histogram(
+    "lore_job_file_parse_seconds",
+    "Wall time to parse one uploaded file of a job (in a worker thread, waiting for it included).",
 )
 
 JOB_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
@@ -66,6 +73,7 @@ async def _files(
             continue
         name = part.filename or "upload"
         data = await part.read()
+        started = time.perf_counter()
         try:
             # Parsing (PDF, HTML) is CPU work: off the event loop.
             parsed = await asyncio.to_thread(
@@ -80,6 +88,8 @@ async def _files(
         except (UnsupportedFormatError, UnreadableDocumentError) as exc:
             failures.append(JobFailure(source=name, reason=str(exc)))
             continue
+        finally:
+            PARSE_SECONDS.observe(time.perf_counter() - started)
         documents.extend(parsed)
     return tenant, documents, failures
 
@@ -124,6 +134,7 @@ async def job_status(tenant: TENANT, job_id: JOB_ID, request: Request) -> JobSta
 
 @router.delete("/jobs/{tenant}/{job_id}")
 async def cancel_job(tenant: TENANT, job_id: JOB_ID, request: Request) -> JobStatus | Refusal:
-    """Cancel a running job: documents not started stay unindexed. A finished job is returned as is."""
-    status = await _runner(request).store.cancel(tenant, job_id)
+    """Cancel a running job (documents not started stay unindexed; answers its `cancelled` status),
+    or purge a job that has ended (answers its last status; it is no longer listed or found)."""
+    status = await _runner(request).cancel_or_purge(tenant, job_id)
     return _not_found(tenant, job_id) if status is None else status

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from lore_core.contracts import Answer, Citation
 from lore_core.retriever import Retrieval
 from lore_query.chains.extractive import NO_ANSWER, citation, compose_answer, retrieve_step
+from lore_query.chains.metrics import LlmMetrics
 from lore_query.chains.prompts import RAG_PROMPT, context_block
 
 GENERATIVE = "generative"
@@ -75,6 +76,19 @@ def cite(text: str, documents: list[Document]) -> tuple[str, list[Citation]]:
     return cleaned, [citation(n, documents[n - 1]) for n in used]
 
 
+def cite_or_list(text: str, documents: list[Document]) -> tuple[str, list[Citation]]:
+    """`cite`, and when the model named no retrieved chunk, every chunk it was given.
+
+    Small models (the `local` provider's SmolLM2-135M) often answer without `[n]` markers. The
+    answer still rests on the numbered context and nothing else passed the score gate, so that
+    context is what it cites; the sources always come from retrieval, never from the model.
+    """
+    cleaned, citations = cite(text, documents)
+    if not citations:
+        citations = [citation(n, document) for n, document in enumerate(documents, start=1)]
+    return cleaned, citations
+
+
 def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_REASON_CHARS]
 
@@ -115,7 +129,7 @@ class RagAnswers:
         reply: AIMessage = inputs["reply"]
         if _finish_reason(reply) is None:
             raise TruncatedReplyError("the model's reply has no finish_reason")
-        text, citations = cite(reply.text, inputs["documents"])
+        text, citations = cite_or_list(reply.text, inputs["documents"])
         return Answer(answer=text or NO_ANSWER, citations=citations, mode=GENERATIVE)
 
     def _degraded(self, inputs: dict[str, Any]) -> Answer:
@@ -160,7 +174,7 @@ class RagAnswers:
             answer = self._degraded({**state, "error": exc})
             yield "error", {"error": "llm_failed", "detail": answer.reason}
         else:
-            text, citations = cite("".join(parts), state["documents"])
+            text, citations = cite_or_list("".join(parts), state["documents"])
             answer = Answer(answer=text or NO_ANSWER, citations=citations, mode=GENERATIVE)
         async for event in _answer_events(answer, tokens=False):
             yield event
@@ -193,13 +207,20 @@ def chat_model_through_sidecar(
     max_tokens: int,
     temperature: float,
     timeout: float,
+    legacy_max_tokens: bool = False,
 ) -> ChatOpenAI:
     """`ChatOpenAI` whose requests go to the Dapr HTTPEndpoint ``endpoint`` through the sidecar.
 
     The sidecar removes `dapr-api-token` before forwarding (daprd v1.18.1
     pkg/api/http/middlewares.go:52) and sets `Authorization` from the endpoint's secret header, so
     the key here is a placeholder the endpoint replaces. Retries are the sidecar's (`llm` policy in
-    dapr/resiliency.yaml), none here.
+    dapr/resiliency.yaml), none here. Every call is measured (`LlmMetrics`); a stream asks for its
+    token usage (`stream_options.include_usage`), which servers that do not know it ignore.
+
+    ChatOpenAI sends the limit as `max_completion_tokens` only (langchain-openai 1.x renames
+    `max_tokens`); llama-cpp-python's server (0.3.36, llama_cpp/server/types.py:213) knows only
+    `max_tokens` and generates until the context is full without it, so ``legacy_max_tokens``
+    sends both.
     """
     return ChatOpenAI(
         model=model,
@@ -210,4 +231,7 @@ def chat_model_through_sidecar(
         temperature=temperature,
         timeout=timeout,
         max_retries=0,
+        stream_usage=True,
+        callbacks=[LlmMetrics()],
+        extra_body={"max_tokens": max_tokens} if legacy_max_tokens else None,
     )

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from lore_core.contracts import Answer, AnswerIn, Refusal
 from lore_core.search import FilterError
 from lore_query.chains.rag import AnswerEvent, AnswerStream
-from lore_query.deps import ChainDep, ConversationsDep, RetrievalDep
+from lore_query.deps import CallersDep, ChainDep, ConversationsDep, RetrievalDep
 from lore_query.memory import Conversations, DaprChatHistory
 
 router = APIRouter()
@@ -46,14 +46,18 @@ async def answer(
     stream: StreamDep,
     retrieval: RetrievalDep,
     conversations: ConversationsDep,
+    callers: CallersDep,
+    request: Request,
 ) -> Any:
     """Answer a question from the tenant's indexed documents, with citations (`stream`: as SSE).
 
     Every valid question is answered 200, also one without evidence (the answer says so) or with
     a failed model (a degraded extractive answer), so the caller's circuit breaker counts only
     real failures (5xx). A body that breaks `AnswerIn` is answered 422 and counts as a failure:
-    validate before invoking, as the gateway does.
+    validate before invoking, as the gateway does. Callers: see lore_core.callers.
     """
+    if refusal := callers.check(request, question.tenant):
+        return refusal
     try:
         # Only lore-query knows the index schema: filters that do not fit it are refused here,
         # before any stream starts, as a 200 `Refusal` (see lore_ingest.routes.documents).
