@@ -354,6 +354,13 @@ schema = {
                     "metricsFrom": arr("peers", {"type": "object"}),
                 }
             ),
+            "grafanaDashboard": obj(
+                {
+                    "enabled": b("dashboard ConfigMap"),
+                    "labels": strmap("labels"),
+                    "annotations": strmap("annotations"),
+                }
+            ),
             "tests": obj(
                 {
                     "enabled": b("helm test pod"),
