@@ -116,7 +116,7 @@ def test_gateway_readiness_names_a_dead_ingest_app_until_it_is_back(crash_stack:
         lambda: True if httpx.get(f"{gateway}/readyz", timeout=10).status_code == 200 else None,
         timeout=60,
     )
-    with sidecar(crash_stack, "lore-gateway") as dapr:
+    with sidecar(crash_stack, "lore-ingest") as dapr:  # the pubsub component's only app
         event = {"id": f"after-{uuid.uuid4().hex[:6]}", "tenant": "crash-ready", "text": "Back again."}
         assert (
             dapr.post(f"/v1.0/publish/{TOPICS.pubsub}/{TOPICS.ingest_topic}", json=event).status_code == 204

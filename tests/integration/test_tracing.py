@@ -18,11 +18,11 @@ from tests.otlp import OtlpCollector, ReceivedSpan
 pytestmark = pytest.mark.integration
 
 
-def _trace_of(otlp: OtlpCollector, service: str, name: str, seen: set[str]) -> str | None:
-    """The id of a trace with a `service` span called `name`, not among ``seen``."""
-    traces = {s.trace_id for s in list(otlp.spans) if s.service == service and s.name == name}
-    fresh = traces - seen
-    return next(iter(fresh)) if len(fresh) == 1 else None
+def _traceparent() -> tuple[str, dict[str, str]]:
+    """A fresh trace id and the W3C header that starts the request in it (the gateway's server span
+    continues an incoming context), so that spans of other requests can never be taken for ours."""
+    trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    return trace_id, {"traceparent": f"00-{trace_id}-{span_id}-01"}
 
 
 def _spans(otlp: OtlpCollector, trace_id: str) -> list[ReceivedSpan]:
@@ -33,16 +33,19 @@ def test_an_ingestion_event_is_one_trace_from_publish_to_indexed(
     gateway: httpx.Client, otlp: OtlpCollector
 ) -> None:
     tenant = f"trace-{uuid.uuid4().hex[:8]}"
-    seen = {s.trace_id for s in list(otlp.spans) if s.name == "POST /v1/documents"}
+    trace_id, headers = _traceparent()
     document = {"id": "tides", "tenant": tenant, "text": "Spring tides follow the new and the full moon."}
-    response = gateway.post("/v1/documents", params={"wait": "false"}, json=document)
+    response = gateway.post("/v1/documents", params={"wait": "false"}, json=document, headers=headers)
     assert response.status_code == 202, response.text
-    trace_id = eventually(lambda: _trace_of(otlp, "lore-gateway", "POST /v1/documents", seen), timeout=30)
 
     def indexed_in_trace() -> list[ReceivedSpan] | None:
         spans = _spans(otlp, trace_id)
         names = {(s.service, s.name) for s in spans}
-        wanted = {("lore-ingest", "embed chunks"), ("lore-ingest", "index write")}
+        wanted = {
+            ("lore-gateway", "POST /v1/documents"),
+            ("lore-ingest", "embed chunks"),
+            ("lore-ingest", "index write"),
+        }
         return spans if wanted <= names else None
 
     # The subscriber's spans carry the publisher's trace id only if the W3C context crossed the
@@ -77,10 +80,10 @@ def test_a_question_trace_holds_the_redis_search(gateway: httpx.Client, otlp: Ot
     tenant = f"trace-{uuid.uuid4().hex[:8]}"
     document = {"id": "moon", "tenant": tenant, "text": "The moon raises the tides twice a day."}
     assert gateway.post("/v1/documents", json=document).status_code == 200
-    seen = {s.trace_id for s in list(otlp.spans) if s.name == "POST /v1/answers"}
-    response = gateway.post("/v1/answers", json={"question": "What raises the tides?", "tenant": tenant})
+    trace_id, headers = _traceparent()
+    question = {"question": "What raises the tides?", "tenant": tenant}
+    response = gateway.post("/v1/answers", json=question, headers=headers)
     assert response.status_code == 200, response.text
-    trace_id = eventually(lambda: _trace_of(otlp, "lore-gateway", "POST /v1/answers", seen), timeout=30)
 
     def searched() -> list[ReceivedSpan] | None:
         spans = [s for s in _spans(otlp, trace_id) if s.service == "lore-query"]
