@@ -31,6 +31,10 @@ BACKLOG = Gauge(
     "read by its consumer group yet) and `pending` (read, not acknowledged).",
     ["state"],
 )
+# Both series exist from start-up at 0 (true until something is published), so a dashboard or an
+# alert never sees the metric missing before the first refresh.
+for _state in ("waiting", "pending"):
+    BACKLOG.labels(_state)
 
 
 async def read_backlog(redis: Redis, stream: str, group: str) -> tuple[int, int] | None:
