@@ -24,15 +24,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +37,10 @@ from typing import Any
 import httpx
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
+from local_stack import local_stack
 
 from lore_query.chains.prompts import RAG_PROMPT, context_block
-from lore_stack import runfile
 from lore_stack.llm_server import MODEL_ALIAS
-from lore_stack.stack import Stack, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "bench-llm"
@@ -129,35 +125,6 @@ def answer(client: httpx.Client, gateway: str) -> Sample:
         return _timed(response.iter_lines(), _answer_token, started)
 
 
-@contextmanager
-def local_llm_stack(daprd: Path, max_tokens: int) -> Iterator[Stack]:
-    spec = runfile.load(ROOT / "dapr.yaml")
-    spec = dataclasses.replace(
-        spec, apps=tuple(a.with_ports(free_port(), free_port(), free_port(), free_port()) for a in spec.apps)
-    )
-    with tempfile.TemporaryDirectory(prefix="lore-bench-llm-") as tmp:
-        run_dir = Path(tmp)
-        stack = Stack(
-            runfile=spec,
-            run_dir=run_dir,
-            daprd=daprd,
-            secrets_file=run_dir / "secrets.json",
-            redis_port=free_port(),
-            llm_port=free_port(),
-            env={
-                "AUTH_REQUIRED": "false",
-                "RATE_LIMIT": "",
-                "ANSWER_PROVIDER": "local",
-                "LLM_MAX_TOKENS": str(max_tokens),
-            },
-        )
-        try:
-            stack.start(timeout=300)
-            yield stack
-        finally:
-            stack.stop()
-
-
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -171,7 +138,8 @@ def main() -> None:
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the stack below is stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    with local_llm_stack(Path(args.daprd), args.max_tokens) as stack, httpx.Client(timeout=120) as client:
+    env = {"ANSWER_PROVIDER": "local", "LLM_MAX_TOKENS": str(args.max_tokens)}
+    with local_stack(Path(args.daprd), env, timeout=300) as stack, httpx.Client(timeout=120) as client:
         assert stack.llm is not None
         direct = f"{stack.llm.base_url}/v1/chat/completions"
         gateway = stack.url("lore-gateway")

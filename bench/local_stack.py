@@ -40,6 +40,7 @@ def local_stack(daprd: Path, env: dict[str, str] | None = None, timeout: float =
             daprd=daprd,
             secrets_file=run_dir / "secrets.json",
             redis_port=free_port(),
+            llm_port=free_port(),  # used when ANSWER_PROVIDER=local starts the llama.cpp server
             env={"AUTH_REQUIRED": "false", "RATE_LIMIT": "", **(env or {})},
         )
         stack.start(timeout=timeout)
