@@ -12,7 +12,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.helpers import eventually
+from lore_stack.stack import Stack
+from tests.integration.helpers import eventually, gateway_auth
 from tests.otlp import OtlpCollector, ReceivedSpan
 
 pytestmark = pytest.mark.integration
@@ -92,6 +93,32 @@ def test_a_question_trace_holds_the_redis_search(gateway: httpx.Client, otlp: Ot
 
     try:
         eventually(searched, timeout=30)
+    except AssertionError:
+        names = sorted({(s.service, s.name) for s in _spans(otlp, trace_id)})
+        raise AssertionError(f"trace {trace_id} holds {names}") from None
+
+
+def test_a_large_request_leaves_no_trace_behind_on_its_connection(stack: Stack, otlp: OtlpCollector) -> None:
+    """A body over uvicorn's 64 KiB flow-control mark used to leave its request's span as the
+    current one for every later request on the same keep-alive connection (`lore_core.runtime.serve`)."""
+    tenant = f"trace-{uuid.uuid4().hex[:8]}"
+    # One client, one keep-alive connection to the gateway.
+    with httpx.Client(base_url=stack.url("lore-gateway"), timeout=60, auth=gateway_auth(stack)) as client:
+        big = {"id": "big", "tenant": tenant, "text": "tide " * 30_000, "colour": "blue"}
+        assert client.post("/v1/documents", json=big).status_code == 422
+        trace_id, headers = _traceparent()
+        assert client.get(f"/v1/documents/{tenant}/big", headers=headers).status_code == 404
+
+    def followed() -> set[tuple[str, str]] | None:
+        names = {(s.service, s.name) for s in _spans(otlp, trace_id)}
+        wanted = {
+            ("lore-gateway", "GET /v1/documents/{tenant}/{document_id}"),
+            ("lore-ingest", "GET /documents/{tenant}/{document_id}"),
+        }
+        return names if wanted <= names else None
+
+    try:
+        eventually(followed, timeout=30)
     except AssertionError:
         names = sorted({(s.service, s.name) for s in _spans(otlp, trace_id)})
         raise AssertionError(f"trace {trace_id} holds {names}") from None

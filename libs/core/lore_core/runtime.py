@@ -179,5 +179,12 @@ def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1", **
         # uvicorn's own logging config gives its loggers text handlers; without it their records
         # reach the root handler and come out as JSON like every other line.
         log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
+        # Each request in a fresh context. Without it, a request whose body passes uvicorn's flow
+        # control high-water mark (64 KiB) resumes reading from inside its own task; asyncio then
+        # registers the connection's reader with that task's context (cpython#140947), and every
+        # later request on the keep-alive connection inherits it: its spans join the big upload's
+        # trace, whatever `traceparent` it sends (uvicorn 0.54 protocols/http/h11_impl.py:249-256;
+        # tests/integration/test_tracing.py). The apps set no context in their lifespan.
+        reset_contextvars=True,
         **uvicorn_options,
     )
