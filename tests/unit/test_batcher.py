@@ -92,3 +92,25 @@ async def test_model_failure_reaches_every_caller_of_the_batch() -> None:
             await batcher.embed(["c"])
     finally:
         await batcher.aclose()
+
+
+class ShortOnce(Recording):
+    """Answers its first batch with one vector too few (a broken model or endpoint), then works."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors = super().embed_documents(texts)
+        return vectors[:-1] if len(self.batches) == 1 else vectors
+
+
+async def test_a_malformed_model_answer_fails_its_callers_and_the_worker_keeps_serving() -> None:
+    model = ShortOnce()
+    batcher = EmbeddingBatcher(model, max_batch=8)
+    batcher.start()
+    try:
+        with pytest.raises(ValueError, match="for 3 texts"):
+            await asyncio.wait_for(batcher.embed(["a", "b", "c"]), timeout=5)
+        vectors = await asyncio.wait_for(batcher.embed(["d", "e"]), timeout=5)
+    finally:
+        await batcher.aclose()
+    expected = np.asarray(model.fake.embed_documents(["d", "e"]), dtype=np.float32)
+    np.testing.assert_array_equal(vectors, expected)

@@ -141,15 +141,17 @@ class EmbeddingBatcher:
         return batch
 
     async def _embed(self, batch: list[_Piece]) -> None:
+        """Runs one batch and hands every caller its rows. Whatever goes wrong (the model raises, or
+        answers with the wrong shape) fails this batch's callers only: the worker goes on."""
         if not batch:
             return
         texts = [t for piece in batch for t in piece.request.texts[piece.start : piece.end]]
-        # Keyed by ids: a SpanContext is unhashable (its TraceState is not).
-        callers = {
-            (c.trace_id, c.span_id): c for c in (p.request.caller for p in batch) if c.is_valid
-        }.values()
         started = time.perf_counter()
         try:
+            # Keyed by ids: a SpanContext is unhashable (its TraceState is not).
+            callers = {
+                (c.trace_id, c.span_id): c for c in (p.request.caller for p in batch) if c.is_valid
+            }.values()
             # A root span of its own (the batch belongs to no single request), linked to the span of
             # every ingestion it serves: a trace shows which batch embedded its chunks, and when.
             with tracer.start_as_current_span(
@@ -161,23 +163,24 @@ class EmbeddingBatcher:
                 vectors = np.asarray(
                     await asyncio.to_thread(self._embeddings.embed_documents, texts), dtype=np.float32
                 )
+            if vectors.ndim != 2 or vectors.shape[0] != len(texts):
+                raise ValueError(f"the model returned {vectors.shape} for {len(texts)} texts")
+            BATCH_SECONDS.observe(time.perf_counter() - started)
+            BATCH_SIZE.observe(len(texts))
+            CHUNKS_EMBEDDED.inc(len(texts))
+            offset = 0
+            for piece in batch:
+                count = piece.end - piece.start
+                request = piece.request
+                if request.result is None:
+                    request.result = np.empty((len(request.texts), vectors.shape[1]), dtype=np.float32)
+                request.result[piece.start : piece.end] = vectors[offset : offset + count]
+                offset += count
+                request.remaining -= count
+                if request.remaining == 0 and not request.future.done():
+                    request.future.set_result(request.result)
         except Exception as exc:
             log.exception("embedding batch of %d texts failed", len(texts))
             for piece in batch:
                 if not piece.request.future.done():
                     piece.request.future.set_exception(exc)
-            return
-        BATCH_SECONDS.observe(time.perf_counter() - started)
-        BATCH_SIZE.observe(len(texts))
-        CHUNKS_EMBEDDED.inc(len(texts))
-        offset = 0
-        for piece in batch:
-            count = piece.end - piece.start
-            request = piece.request
-            if request.result is None:
-                request.result = np.empty((len(request.texts), vectors.shape[1]), dtype=np.float32)
-            request.result[piece.start : piece.end] = vectors[offset : offset + count]
-            offset += count
-            request.remaining -= count
-            if request.remaining == 0 and not request.future.done():
-                request.future.set_result(request.result)
