@@ -21,6 +21,8 @@ class ReceivedSpan:
     parent_span_id: str
     # Trace ids of the spans this one links to (an embedding batch links to every ingestion it serves).
     linked_traces: tuple[str, ...] = ()
+    # The exporting SDK's `telemetry.sdk.language`: "python" for the apps, "go" for daprd.
+    language: str = ""
 
 
 class OtlpCollector:
@@ -36,14 +38,9 @@ class OtlpCollector:
                 request.ParseFromString(body)
                 with lock:
                     for resource_spans in request.resource_spans:
-                        service = next(
-                            (
-                                a.value.string_value
-                                for a in resource_spans.resource.attributes
-                                if a.key == "service.name"
-                            ),
-                            "",
-                        )
+                        resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                        service = resource.get("service.name", "")
+                        language = resource.get("telemetry.sdk.language", "")
                         for scope_spans in resource_spans.scope_spans:
                             for span in scope_spans.spans:
                                 spans.append(
@@ -54,6 +51,7 @@ class OtlpCollector:
                                         span.span_id.hex(),
                                         span.parent_span_id.hex(),
                                         tuple(link.trace_id.hex() for link in span.links),
+                                        language,
                                     )
                                 )
                 payload = ExportTraceServiceResponse().SerializeToString()

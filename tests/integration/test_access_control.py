@@ -18,10 +18,9 @@ import httpx
 import pytest
 
 from lore_core.callers import CALLER_HEADER, TENANT_HEADER
-from lore_stack.procs import Proc
-from lore_stack.stack import Stack, free_port
+from lore_stack.stack import Stack
 from tests.conftest import new_stack
-from tests.integration.helpers import eventually, gateway_client
+from tests.integration.helpers import gateway_client
 from tests.otlp import OtlpCollector
 
 TRUSTED = "lore-tests-trusted"
@@ -42,59 +41,22 @@ def acl_stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpCollector) -> 
 
 
 class ClientSidecar:
-    """A daprd without an app, on the stack's configuration and name resolution."""
+    """A daprd without an app (`Stack.guest_sidecar`), on the stack's configuration and name
+    resolution, with or without mTLS."""
 
     def __init__(self, stack: Stack, app_id: str, run_dir: Path, *, mtls: bool) -> None:
-        self.http_port = free_port()
         resources = run_dir / "resources"
         # No components: a caller needs none to invoke, and the committed scopes stay untouched.
         resources.mkdir(parents=True, exist_ok=True)
-        self.proc = Proc(
-            f"daprd-{app_id}",
-            [
-                str(stack.daprd),
-                "--app-id",
-                app_id,
-                "--dapr-http-port",
-                str(self.http_port),
-                "--dapr-grpc-port",
-                str(free_port()),
-                "--dapr-internal-grpc-port",
-                str(free_port()),
-                "--dapr-listen-addresses",
-                "127.0.0.1",
-                "--metrics-port",
-                str(free_port()),
-                "--resources-path",
-                str(resources),
-                "--config",
-                str(stack.config_file),
-                "--log-level",
-                "info",
-                *(stack.mtls_args() if mtls else []),
-            ],
-            log=run_dir / f"daprd-{app_id}.log",
-            cwd=run_dir,
-            env={"DAPR_API_TOKEN": stack.secrets["dapr-api-token"], **(stack.mtls_env() if mtls else {})},
-        )
+        self.daprd = stack.guest_sidecar(app_id, run_dir, resources, mtls=mtls)
         self.client = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.http_port}",
+            base_url=self.daprd.url,
             headers={"dapr-api-token": stack.secrets["dapr-api-token"]},
             timeout=30,
         )
 
     def start(self) -> None:
-        self.proc.start()
-
-        def healthy() -> bool | None:
-            assert self.proc.running(), f"daprd exited:\n{self.proc.tail()}"
-            try:
-                answer = self.client.get("/v1.0/healthz/outbound", timeout=2)
-            except httpx.TransportError:
-                return None
-            return True if answer.status_code == 204 else None
-
-        eventually(healthy, timeout=60)
+        self.daprd.start()
 
     def invoke(
         self,
@@ -111,7 +73,7 @@ class ClientSidecar:
 
     def stop(self) -> None:
         self.client.close()
-        self.proc.stop()
+        self.daprd.stop()
 
 
 Sidecars = Callable[..., ClientSidecar]
@@ -187,6 +149,26 @@ def test_a_listed_caller_cannot_claim_another_tenant_than_it_asks_for(
     )
     assert status.status_code == 200, status.text
     assert status.json()["error"] == "tenant_mismatch"
+    # And so do its job and file routes (tenant in the path, the body, the query).
+    header = {TENANT_HEADER: "acl"}
+    job = {"tenant": "victim", "documents": [{"id": "d", "text": "Not yours."}]}
+    calls = [
+        trusted.invoke("lore-ingest", "jobs/victim", http_method="GET", headers=header),
+        trusted.invoke("lore-ingest", f"jobs/victim/{uuid.uuid4().hex}", http_method="GET", headers=header),
+        trusted.invoke(
+            "lore-ingest", f"jobs/victim/{uuid.uuid4().hex}", http_method="DELETE", headers=header
+        ),
+        trusted.invoke("lore-ingest", "jobs", json=job, headers=header),
+        trusted.client.post(
+            "/v1.0/invoke/lore-ingest/method/files",
+            params={"tenant": "victim", "filename": "note.txt"},
+            content=b"Not yours either.",
+            headers={**header, "content-type": "text/plain"},
+        ),
+    ]
+    for answer in calls:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["error"] == "tenant_mismatch", (answer.request.url, answer.text)
 
 
 def test_the_caller_app_id_header_is_set_by_the_sidecar_not_by_the_caller(
@@ -217,6 +199,12 @@ def test_a_call_without_a_trusted_caller_app_id_is_refused_by_the_app(acl_stack:
     )
     assert stranger.status_code == 403
     assert stranger.json()["error"] == "forbidden_caller"
+    # lore-ingest's job and file routes check the caller too.
+    ingest = acl_stack.url("lore-ingest")
+    for method, path in (("GET", "/jobs/acl"), ("POST", "/files?tenant=acl&filename=a.txt")):
+        answer = httpx.request(method, f"{ingest}{path}", content=b"text", headers=token, timeout=30)
+        assert answer.status_code == 403, (path, answer.text)
+        assert answer.json()["error"] == "forbidden_caller"
 
 
 def test_a_sidecar_without_mtls_cannot_reach_the_others(acl_stack: Stack, client_sidecar: Sidecars) -> None:

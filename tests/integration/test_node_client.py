@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 import redis
@@ -29,7 +28,7 @@ from lore_core.settings import CommonSettings, TopicSettings
 from lore_stack.procs import Proc
 from lore_stack.stack import Stack, free_port
 from tests.conftest import new_stack
-from tests.integration.helpers import eventually, redis_of
+from tests.integration.helpers import redis_of
 from tests.otlp import OtlpCollector
 from tests.unit.test_published_contracts import message_validator
 
@@ -115,61 +114,20 @@ def node_sidecar(stack: Stack, tmp_path: Path) -> Iterator[dict[str, str]]:
 
     One per client run: daprd reads an app's subscriptions once, when the app's port first opens.
     """
-    run_dir = tmp_path
-    resources = client_resources(stack, run_dir / "resources")
-    http_port, grpc_port, app_port = free_port(), free_port(), free_port()
-    tokens = {
-        "DAPR_API_TOKEN": stack.secrets["dapr-api-token"],
-        "APP_API_TOKEN": stack.secrets["app-api-token"],
-    }
-    daprd = Proc(
-        f"daprd-{APP_ID}",
-        [
-            str(stack.daprd),
-            "--app-id",
-            APP_ID,
-            "--app-port",
-            str(app_port),
-            "--app-protocol",
-            "http",
-            "--app-channel-address",
-            "127.0.0.1",
-            "--dapr-http-port",
-            str(http_port),
-            "--dapr-grpc-port",
-            str(grpc_port),
-            "--dapr-internal-grpc-port",
-            str(free_port()),
-            "--dapr-listen-addresses",
-            "127.0.0.1",
-            "--metrics-port",
-            str(free_port()),
-            "--resources-path",
-            str(resources),
-            "--config",
-            str(stack.config_file),
-            "--log-level",
-            "info",
-            # mTLS with the stack's Sentry: the stack's sidecars accept no other channel.
-            *stack.mtls_args(),
-        ],
-        log=run_dir / "daprd-node-client.log",
-        cwd=run_dir,
-        env={**tokens, **stack.mtls_env()},
+    app_port = free_port()
+    # mTLS with the stack's Sentry: the stack's sidecars accept no other channel.
+    daprd = stack.guest_sidecar(
+        APP_ID, tmp_path, client_resources(stack, tmp_path / "resources"), app_port=app_port
     )
     daprd.start()
     try:
-
-        def healthy() -> bool | None:
-            assert daprd.running(), f"daprd exited:\n{daprd.tail()}"
-            try:
-                answer = httpx.get(f"http://127.0.0.1:{http_port}/v1.0/healthz/outbound", timeout=2)
-            except httpx.TransportError:
-                return None
-            return True if answer.status_code == 204 else None
-
-        eventually(healthy, timeout=60)
-        yield {**tokens, "DAPR_HTTP_PORT": str(http_port), "APP_PORT": str(app_port), "LOG": str(daprd.log)}
+        yield {
+            "DAPR_API_TOKEN": stack.secrets["dapr-api-token"],
+            "APP_API_TOKEN": stack.secrets["app-api-token"],
+            "DAPR_HTTP_PORT": str(daprd.http_port),
+            "APP_PORT": str(app_port),
+            "LOG": str(daprd.proc.log),
+        }
     finally:
         daprd.stop()
 

@@ -97,6 +97,18 @@ def test_a_question_trace_holds_the_redis_search(gateway: httpx.Client, otlp: Ot
         names = sorted({(s.service, s.name) for s in _spans(otlp, trace_id)})
         raise AssertionError(f"trace {trace_id} holds {names}") from None
 
+    # The sidecars export their own spans to the same collector (the stack renders the
+    # Configuration's `tracing.otel`): the invocation's hops are in the trace as well.
+    def sidecars() -> set[str] | None:
+        found = {s.service for s in _spans(otlp, trace_id) if s.language == "go"}
+        return found if {"lore-gateway", "lore-query"} <= found else None
+
+    try:
+        eventually(sidecars, timeout=30)
+    except AssertionError:
+        spans = sorted({(s.service, s.language, s.name) for s in _spans(otlp, trace_id)})
+        raise AssertionError(f"no daprd spans of both sidecars in trace {trace_id}: {spans}") from None
+
 
 def test_a_large_request_leaves_no_trace_behind_on_its_connection(stack: Stack, otlp: OtlpCollector) -> None:
     """A body over uvicorn's 64 KiB flow-control mark used to leave its request's span as the

@@ -86,7 +86,9 @@ def test_workflow_store_is_a_sqlite_file_in_the_run_dir_and_makes_ingest_an_acto
     assert resources.actor_hosts(out) == frozenset({"lore-ingest"})
 
 
-def _render_config(tmp_path: Path, trusted: tuple[str, ...] = ()) -> dict[str, Any]:
+def _render_config(
+    tmp_path: Path, trusted: tuple[str, ...] = (), otlp_endpoint: str | None = None
+) -> dict[str, Any]:
     spec = runfile.load(ROOT / "dapr.yaml")
     _, config = resources.render(
         spec.resources_paths,
@@ -96,6 +98,7 @@ def _render_config(tmp_path: Path, trusted: tuple[str, ...] = ()) -> dict[str, A
         secrets_file=tmp_path / "s.json",
         nameresolution_db=tmp_path / "nr.db",
         trusted_app_ids=trusted,
+        otlp_endpoint=otlp_endpoint,
     )
     rendered: dict[str, Any] = yaml.safe_load(config.read_text())
     return rendered
@@ -158,3 +161,12 @@ def test_trusted_app_ids_come_from_a_json_list(monkeypatch: pytest.MonkeyPatch) 
     assert CallerSettings().trusted_app_ids == ("billing", "crm")
     monkeypatch.setenv("TRUSTED_APP_IDS", "[]")
     assert CallerSettings().trusted_app_ids == ()
+
+
+def test_sidecars_export_their_spans_where_the_apps_do(tmp_path: Path) -> None:
+    assert "otel" not in _render_config(tmp_path)["spec"]["tracing"]
+    tracing = _render_config(tmp_path, otlp_endpoint="http://127.0.0.1:4318")["spec"]["tracing"]
+    assert tracing == {
+        "samplingRate": "1",
+        "otel": {"endpointAddress": "127.0.0.1:4318", "isSecure": False, "protocol": "http"},
+    }

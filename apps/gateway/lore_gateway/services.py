@@ -116,14 +116,16 @@ class Lore:
         )
         return DocumentStatus.model_validate(body)
 
-    async def ingest_files(self, body: bytes, *, content_type: str, params: dict[str, str]) -> FilesIngested:
+    async def ingest_files(
+        self, body: bytes, *, content_type: str, tenant: str, params: dict[str, str]
+    ) -> FilesIngested:
         """Passes an upload (multipart or raw) to lore-ingest's `files` as is, with its content type."""
         try:
             response = await self._sidecar.invoke(
                 self._ingest_app,
-                f"files?{urlencode(params)}",
+                f"files?{urlencode({'tenant': tenant, **params})}",
                 content=body,
-                headers={"content-type": content_type},
+                headers={"content-type": content_type, TENANT_HEADER: tenant},
             )
         except DaprError as exc:
             raise ApiError(503, "upstream_unavailable", f"{self._ingest_app} is unavailable: {exc}") from exc

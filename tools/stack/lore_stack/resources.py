@@ -21,6 +21,7 @@ import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -74,6 +75,7 @@ def render(
     broker_metadata: Mapping[str, str] | None = None,
     sqlite_dir: Path | None = None,
     trusted_app_ids: tuple[str, ...] = (),
+    otlp_endpoint: str | None = None,
 ) -> tuple[Path, Path]:
     """Writes rendered resources to ``target/resources`` and the configuration to ``target/config.yaml``.
 
@@ -86,6 +88,9 @@ def render(
             `connectionString` is a file name, made absolute here); None: left as written.
         trusted_app_ids: App-ids that get the access of the configuration's first access-control
             policy (the gateway's), for other services of the user.
+        otlp_endpoint: The OTLP/HTTP collector the apps export to (``http://host:port``); the
+            sidecars then export their own spans there too. None: daprd samples and propagates
+            the trace context but exports nothing.
 
     Returns:
         (resources directory, configuration file)
@@ -121,9 +126,26 @@ def render(
     if resolver and resolver.get("component") == "sqlite":
         resolver.setdefault("configuration", {})["connectionString"] = str(nameresolution_db)
     _trust(conf, trusted_app_ids)
+    if otlp_endpoint:
+        _export_traces(conf, otlp_endpoint)
     config_out = target / "config.yaml"
     config_out.write_text(yaml.safe_dump(conf, sort_keys=False))
     return out, config_out
+
+
+def _export_traces(conf: dict[str, Any], endpoint: str) -> None:
+    """Points daprd's OTLP exporter at ``endpoint``. daprd wants `host:port` without a scheme, and
+    `isSecure: false` for plain HTTP (daprd v1.18.1 pkg/runtime/runtime.go:574-600, which posts to
+    `/v1/traces` through otlptracehttp)."""
+    url = urlparse(endpoint)
+    if not url.hostname:
+        raise ValueError(f"OTLP endpoint {endpoint!r} has no host")
+    tracing = conf.setdefault("spec", {}).setdefault("tracing", {"samplingRate": "1"})
+    tracing["otel"] = {
+        "endpointAddress": f"{url.hostname}:{url.port or (443 if url.scheme == 'https' else 80)}",
+        "isSecure": url.scheme == "https",
+        "protocol": "http",
+    }
 
 
 def _trust(conf: dict[str, Any], app_ids: tuple[str, ...]) -> None:

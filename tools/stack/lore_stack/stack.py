@@ -73,6 +73,36 @@ class AppProcesses:
 
 
 @dataclass
+class GuestSidecar:
+    """A daprd of a service outside the stack (`Stack.guest_sidecar`)."""
+
+    proc: Proc
+    http_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout: float = 60) -> None:
+        """Starts daprd and waits until its outbound side (components, name resolution) is ready."""
+        self.proc.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.proc.running():
+                raise RuntimeError(f"daprd exited:\n{self.proc.tail()}")
+            try:
+                if httpx.get(f"{self.url}/v1.0/healthz/outbound", timeout=2).status_code == 204:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"daprd not ready within {timeout} s:\n{self.proc.tail()}")
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+@dataclass
 class Stack:
     """Starts and stops every process of a local Lore.
 
@@ -152,6 +182,8 @@ class Stack:
             broker_metadata=broker_metadata,
             sqlite_dir=self.run_dir.resolve(),
             trusted_app_ids=self.trusted_app_ids,
+            otlp_endpoint=self.env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or self.runfile.env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         )
         self.sentry = Sentry(
             binary=self.daprd.parent / "sentry",
@@ -255,31 +287,15 @@ class Stack:
         daprd = Proc(
             f"daprd-{spec.app_id}",
             [
-                str(self.daprd),
-                "--app-id",
-                spec.app_id,
-                "--app-port",
-                str(spec.app_port),
-                "--app-protocol",
-                "http",
-                "--app-channel-address",
-                "127.0.0.1",
-                "--dapr-http-port",
-                str(spec.dapr_http_port),
-                "--dapr-grpc-port",
-                str(spec.dapr_grpc_port),
-                "--dapr-internal-grpc-port",
-                str(free_port()),
-                "--dapr-listen-addresses",
-                "127.0.0.1",
-                "--metrics-port",
-                str(spec.metrics_port),
-                "--resources-path",
-                str(self.resources_dir),
-                "--config",
-                str(self.config_file),
-                "--log-level",
-                self.runfile.log_level,
+                *self.daprd_command(
+                    spec.app_id,
+                    http_port=spec.dapr_http_port,
+                    grpc_port=spec.dapr_grpc_port,
+                    metrics_port=spec.metrics_port,
+                    resources_dir=self.resources_dir,
+                    app_port=spec.app_port,
+                    log_level=self.runfile.log_level,
+                ),
                 "--enable-app-health-check",
                 "--app-health-check-path",
                 spec.health_path,
@@ -294,7 +310,6 @@ class Stack:
                 "--app-health-threshold",
                 "3",
                 *self._actor_flags(spec.app_id),
-                *self.mtls_args(),
             ],
             log=logs / f"daprd-{spec.app_id}.log",
             cwd=self.run_dir,
@@ -320,6 +335,83 @@ class Stack:
             },
         )
         return AppProcesses(spec=spec, daprd=daprd, app=app)
+
+    def daprd_command(
+        self,
+        app_id: str,
+        *,
+        http_port: int,
+        grpc_port: int,
+        metrics_port: int,
+        resources_dir: Path,
+        app_port: int | None = None,
+        log_level: str = "info",
+        mtls: bool = True,
+    ) -> list[str]:
+        """The argv of a daprd on this stack's Configuration, name resolution and (with ``mtls``)
+        Sentry: the stack's own sidecars and any guest (`guest_sidecar`) are started alike."""
+        app = (
+            ["--app-port", str(app_port), "--app-protocol", "http", "--app-channel-address", "127.0.0.1"]
+            if app_port is not None
+            else []
+        )
+        return [
+            str(self.daprd),
+            "--app-id",
+            app_id,
+            *app,
+            "--dapr-http-port",
+            str(http_port),
+            "--dapr-grpc-port",
+            str(grpc_port),
+            "--dapr-internal-grpc-port",
+            str(free_port()),
+            "--dapr-listen-addresses",
+            "127.0.0.1",
+            "--metrics-port",
+            str(metrics_port),
+            "--resources-path",
+            str(resources_dir),
+            "--config",
+            str(self.config_file),
+            "--log-level",
+            log_level,
+            *(self.mtls_args() if mtls else []),
+        ]
+
+    def guest_sidecar(
+        self,
+        app_id: str,
+        run_dir: Path,
+        resources_dir: Path,
+        *,
+        app_port: int | None = None,
+        mtls: bool = True,
+    ) -> GuestSidecar:
+        """A daprd (not started) for another service of the user's that calls into the stack or
+        subscribes to it: its own components in ``resources_dir``, the stack's Configuration and
+        name resolution, and (with ``mtls``) a certificate from the stack's Sentry."""
+        http_port = free_port()
+        proc = Proc(
+            f"daprd-{app_id}",
+            self.daprd_command(
+                app_id,
+                http_port=http_port,
+                grpc_port=free_port(),
+                metrics_port=free_port(),
+                resources_dir=resources_dir,
+                app_port=app_port,
+                mtls=mtls,
+            ),
+            log=run_dir / f"daprd-{app_id}.log",
+            cwd=run_dir,
+            env={
+                "DAPR_API_TOKEN": self.secrets["dapr-api-token"],
+                "APP_API_TOKEN": self.secrets["app-api-token"],
+                **(self.mtls_env() if mtls else {}),
+            },
+        )
+        return GuestSidecar(proc=proc, http_port=http_port)
 
     def mtls_args(self) -> list[str]:
         """daprd flags for mTLS with this stack's Sentry; any other daprd that should talk to the

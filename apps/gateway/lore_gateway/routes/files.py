@@ -64,7 +64,9 @@ async def upload_files(
         raise ApiError(413, "too_large", f"body is {len(body)} bytes; the limit is {settings.max_body_bytes}")
     if not body:
         raise ApiError(422, "unreadable_document", "the request body is empty")
-    params = {"tenant": principal.scope(tenant), "text_field": text_field}
+    params = {"text_field": text_field}
     if filename is not None and not is_multipart:
         params["filename"] = filename
-    return await lore.ingest_files(body, content_type=content_type, params=params)
+    return await lore.ingest_files(
+        body, content_type=content_type, tenant=principal.scope(tenant), params=params
+    )

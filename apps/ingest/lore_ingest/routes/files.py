@@ -33,7 +33,7 @@ from lore_core.formats import (
     parse_file,
 )
 from lore_core.settings import DocumentLimitSettings
-from lore_ingest.deps import ServiceDep, SettingsDep
+from lore_ingest.deps import CallersDep, ServiceDep, SettingsDep
 from lore_ingest.routes.documents import RefusingRoute
 from lore_ingest.service import DocumentTooLargeError as TextTooLargeError
 
@@ -49,6 +49,7 @@ async def ingest_files(
     request: Request,
     service: ServiceDep,
     settings: SettingsDep,
+    callers: CallersDep,
     tenant: Annotated[str, Query(pattern=TENANT_PATTERN)] = "default",
     text_field: Annotated[
         str, Query(min_length=1, max_length=200, description="Field holding the text of JSON/JSONL records.")
@@ -59,6 +60,8 @@ async def ingest_files(
 ) -> FilesIngested | Refusal:
     """Parse uploaded files (multipart `file` parts, or one raw body named by `filename`), index
     every document they hold, and return their statuses."""
+    if refusal := callers.check(request, tenant):
+        return refusal
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         try:

@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from lore_core.contracts import TENANT_PATTERN, DocumentIn, JobFailure, JobIn, JobList, JobStatus, Refusal
 from lore_core.formats import UnreadableDocumentError, UnsupportedFormatError, parse_file
 from lore_core.settings import DocumentLimitSettings
-from lore_ingest.deps import SettingsDep
+from lore_ingest.deps import CallersDep, SettingsDep
 from lore_ingest.jobs.workflow import JobRunner
 from lore_ingest.routes.documents import RefusingRoute
 
@@ -95,7 +95,7 @@ async def _files(
 
 
 @router.post("/jobs")
-async def create_job(request: Request, settings: SettingsDep) -> JobStatus | Refusal:
+async def create_job(request: Request, settings: SettingsDep, callers: CallersDep) -> JobStatus | Refusal:
     """Start an ingestion job: a JSON `JobIn`, or `multipart/form-data` with `files` parts (and
     optional `tenant`, `text_field` fields). Answers with the job's first status at once; files that
     cannot be parsed are failed items of the job. An invalid body is a 200 `Refusal` (status 422)."""
@@ -114,27 +114,39 @@ async def create_job(request: Request, settings: SettingsDep) -> JobStatus | Ref
             tenant, documents, failures = job.tenant, job.documents, []
     except ValidationError as exc:
         return _invalid(exc)
+    if refusal := callers.check(request, tenant):
+        return refusal
     # A document over the size limit stays in the job: its batch marks it failed (with its
     # status and `document.failed` event), like any document that cannot be indexed.
     return await runner.submit(tenant, documents, failures)
 
 
 @router.get("/jobs/{tenant}")
-async def list_jobs(tenant: TENANT, request: Request) -> JobList:
+async def list_jobs(tenant: TENANT, request: Request, callers: CallersDep) -> JobList | Refusal:
     """The tenant's jobs, most recent first."""
+    if refusal := callers.check(request, tenant):
+        return refusal
     return JobList(jobs=await _runner(request).store.recent(tenant))
 
 
 @router.get("/jobs/{tenant}/{job_id}")
-async def job_status(tenant: TENANT, job_id: JOB_ID, request: Request) -> JobStatus | Refusal:
+async def job_status(
+    tenant: TENANT, job_id: JOB_ID, request: Request, callers: CallersDep
+) -> JobStatus | Refusal:
     """A job's state and counts; an unknown job is a 200 `Refusal` (status 404)."""
+    if refusal := callers.check(request, tenant):
+        return refusal
     status = await _runner(request).store.get(tenant, job_id)
     return _not_found(tenant, job_id) if status is None else status
 
 
 @router.delete("/jobs/{tenant}/{job_id}")
-async def cancel_job(tenant: TENANT, job_id: JOB_ID, request: Request) -> JobStatus | Refusal:
+async def cancel_job(
+    tenant: TENANT, job_id: JOB_ID, request: Request, callers: CallersDep
+) -> JobStatus | Refusal:
     """Cancel a running job (documents not started stay unindexed; answers its `cancelled` status),
     or purge a job that has ended (answers its last status; it is no longer listed or found)."""
+    if refusal := callers.check(request, tenant):
+        return refusal
     status = await _runner(request).cancel_or_purge(tenant, job_id)
     return _not_found(tenant, job_id) if status is None else status
