@@ -21,7 +21,8 @@ class ReceivedSpan:
     parent_span_id: str
     # Trace ids of the spans this one links to (an embedding batch links to every ingestion it serves).
     linked_traces: tuple[str, ...] = ()
-    # The exporting SDK's `telemetry.sdk.language`: "python" for the apps, "go" for daprd.
+    # The exporting SDK's `telemetry.sdk.language`: "python" for the apps; daprd's resource leaves
+    # it out (empty here).
     language: str = ""
 
 
