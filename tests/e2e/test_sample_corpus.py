@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,13 @@ def test_sample_question_is_answered_with_the_retention_citation(stack: Stack, g
     status = gateway.get("/v1/documents/default/retention")
     assert status.status_code == 200
     assert status.json()["state"] == "indexed"
+
+    # `make run` asks the same question streamed: the tokens written add up to the final answer.
+    out = io.StringIO()
+    streamed = demo.ask_streamed(url, SAMPLE_QUESTION, stack.secrets["lore-admin-key"], out)
+    assert out.getvalue() == streamed["answer"]
+    assert streamed["citations"][0]["document_id"] == "retention"
+    assert "Citations:\n  [1] " in demo.render_citations(streamed)
 
 
 def test_reingesting_the_corpus_changes_nothing(stack: Stack) -> None:

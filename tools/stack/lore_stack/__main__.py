@@ -63,7 +63,12 @@ def _up(args: argparse.Namespace) -> int:
             f"ingested {len(statuses)} documents: "
             + ", ".join(f"{s['document_id']} ({s['chunks']} chunks)" for s in statuses)
         )
-        print(demo.render(SAMPLE_QUESTION, demo.ask(gateway, SAMPLE_QUESTION, key)), flush=True)
+        # Streamed: the local model's tokens appear as it writes them.
+        print(f"Q: {SAMPLE_QUESTION}\nA: ", end="", flush=True)
+        answer = demo.ask_streamed(gateway, SAMPLE_QUESTION, key, sys.stdout)
+        mode = answer.get("mode", "")
+        degraded = f", degraded: {answer.get('reason')}" if answer.get("degraded") else ""
+        print(f"\n({mode}{degraded})\n{demo.render_citations(answer)}", flush=True)
         if args.once:
             return 0
         print(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
+
+from lore_cli.client import Gateway
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -35,10 +37,30 @@ def ask(gateway: str, question: str, key: str) -> dict[str, Any]:
     return result
 
 
-def render(question: str, answer: dict[str, Any]) -> str:
-    lines = [f"Q: {question}", f"A: {answer['answer']}", "Citations:"]
+def ask_streamed(gateway: str, question: str, key: str, out: TextIO) -> dict[str, Any]:
+    """Asks with `stream: true` (Server-Sent Events, read by the CLI's client) and writes the
+    answer's tokens to ``out`` as they arrive; returns the final event (answer and citations)."""
+    final: dict[str, Any] | None = None
+    with Gateway(gateway, key) as client:
+        for event in client.answer_stream({"question": question}):
+            if event.name == "token":
+                out.write(event.data["text"])
+                out.flush()
+            elif event.name == "final":
+                final = event.data
+    if final is None:
+        raise RuntimeError("the answer stream ended without its final event")
+    return final
+
+
+def render_citations(answer: dict[str, Any]) -> str:
+    lines = ["Citations:"]
     for c in answer["citations"]:
         lines.append(
             f"  [{c['marker']}] {c['title']} ({c['source']}, chunk {c['chunk']}, score {c['score']:.2f})"
         )
     return "\n".join(lines)
+
+
+def render(question: str, answer: dict[str, Any]) -> str:
+    return "\n".join([f"Q: {question}", f"A: {answer['answer']}", render_citations(answer)])
