@@ -125,13 +125,28 @@ def answer(client: httpx.Client, gateway: str) -> Sample:
         return _timed(response.iter_lines(), _answer_token, started)
 
 
+def retrieve(client: httpx.Client, gateway: str) -> Sample:
+    """The retrieval an answer starts with, alone: `POST /v1/retrieve` through the same hops."""
+    started = time.perf_counter()
+    body = {"question": QUESTION, "tenant": TENANT, "top_k": 4}
+    response = client.post(f"{gateway}/v1/retrieve", json=body)
+    response.raise_for_status()
+    return Sample(ttft=time.perf_counter() - started, tokens=0, generation_seconds=0.0)
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _p95(values: list[float]) -> float:
+    if len(values) < 2:
+        return float("nan")
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--daprd", default=str(ROOT / ".cache" / "dapr" / "bin" / "daprd"))
     args = parser.parse_args()
@@ -164,6 +179,7 @@ def main() -> None:
             "direct": lambda: chat(client, direct, body, {}),
             "sidecar": lambda: chat(client, endpoint, body, token),
             "answer": lambda: answer(client, gateway),
+            "retrieve": lambda: retrieve(client, gateway),
         }
         samples: dict[str, list[Sample]] = {name: [] for name in paths}
         for round_ in range(args.rounds + 1):
@@ -183,6 +199,8 @@ def report(samples: dict[str, list[Sample]], args: argparse.Namespace) -> None:
     )
     print(f"{'path':<10}{'TTFT ms':>10}{'x direct':>10}{'tokens/s':>10}{'x direct':>10}{'tokens':>8}")
     for name, runs in samples.items():
+        if name == "retrieve":
+            continue
         ttft = _median([s.ttft for s in runs])
         rate = _median([r for s in runs if (r := s.tokens_per_second)])
         tokens = _median([float(s.tokens) for s in runs])
@@ -190,6 +208,20 @@ def report(samples: dict[str, list[Sample]], args: argparse.Namespace) -> None:
             f"{name:<10}{ttft * 1000:>10.1f}{ttft / base_ttft:>10.2f}{rate:>10.1f}{rate / base_rate:>10.2f}"
             f"{tokens:>8.0f}"
         )
+    # Overheads paired by round (the same load on each path of a round), in ms.
+    direct = [s.ttft for s in samples["direct"]]
+    pairs = {
+        "sidecar - direct (TTFT)": [s.ttft - d for s, d in zip(samples["sidecar"], direct, strict=True)],
+        "answer - direct (TTFT)": [s.ttft - d for s, d in zip(samples["answer"], direct, strict=True)],
+        "retrieval alone (POST /v1/retrieve)": [s.ttft for s in samples["retrieve"]],
+        "answer - direct - retrieval (TTFT)": [
+            a.ttft - d - r.ttft
+            for a, d, r in zip(samples["answer"], direct, samples["retrieve"], strict=True)
+        ],
+    }
+    print(f"\n{'overhead, paired by round':<40}{'p50 ms':>10}{'p95 ms':>10}")
+    for label, values in pairs.items():
+        print(f"{label:<40}{_median(values) * 1000:>10.1f}{_p95(values) * 1000:>10.1f}")
 
 
 if __name__ == "__main__":
