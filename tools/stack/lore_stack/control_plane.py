@@ -11,13 +11,12 @@ workload certificate and checks theirs, so both sides must agree (`lore_stack.se
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from lore_stack.procs import Proc
+from lore_stack.procs import Proc, answers, wait_until
 from lore_stack.sentry import NAMESPACE, Sentry
 
 
@@ -116,17 +115,8 @@ class ControlPlane:
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for proc, port in zip((self.placement, self.scheduler), self._health, strict=True):
-            while True:
-                if not proc.running():
-                    raise RuntimeError(f"{proc.name} exited with {proc.returncode()}:\n{proc.tail()}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{proc.name} not healthy after {timeout:.0f}s:\n{proc.tail()}")
-                time.sleep(0.2)
+            url = f"http://127.0.0.1:{port}/healthz"
+            wait_until(proc, functools.partial(answers, url, 200), deadline - time.monotonic())
 
     def stop(self) -> None:
         self.scheduler.stop()

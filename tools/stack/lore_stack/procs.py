@@ -6,9 +6,12 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 
 @dataclass
@@ -70,3 +73,29 @@ class Proc:
         assert self._popen is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._popen.pid, sig)
+
+
+def answers(url: str, status: int) -> bool:
+    """Whether ``url`` answers GET with ``status`` now (unreachable: no)."""
+    try:
+        return httpx.get(url, timeout=2).status_code == status
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(proc: Proc, ready: Callable[[], bool], timeout: float, *, interval: float = 0.2) -> None:
+    """Polls ``ready`` until it is true.
+
+    Raises:
+        RuntimeError: ``proc`` exited first (with the end of its log).
+        TimeoutError: not ready within ``timeout`` seconds (with the end of its log).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if not proc.running():
+            raise RuntimeError(f"{proc.name} exited with {proc.returncode()}:\n{proc.tail()}")
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{proc.name} not ready after {timeout:.0f}s:\n{proc.tail()}")
+        time.sleep(interval)

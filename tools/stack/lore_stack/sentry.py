@@ -18,13 +18,10 @@ on the same run directory) keeps the trust root the sidecars were started with.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from lore_stack.procs import Proc
+from lore_stack.procs import Proc, answers, wait_until
 
 # The control plane's trust domain and namespace: Sentry signs certificates in this trust domain,
 # and daprd, Placement and Scheduler derive each other's expected SPIFFE IDs from them
@@ -101,19 +98,8 @@ class Sentry:
         self.wait(timeout)
 
     def wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.proc.running():
-                raise RuntimeError(f"sentry exited with {self.proc.returncode()}:\n{self.proc.tail()}")
-            try:
-                healthy = httpx.get(f"http://127.0.0.1:{self._health}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                healthy = False
-            if healthy and self.ca_file.is_file():
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"sentry not healthy after {timeout:.0f}s:\n{self.proc.tail()}")
-            time.sleep(0.1)
+        url = f"http://127.0.0.1:{self._health}/healthz"
+        wait_until(self.proc, lambda: answers(url, 200) and self.ca_file.is_file(), timeout, interval=0.1)
 
     def stop(self) -> None:
         self.proc.stop()

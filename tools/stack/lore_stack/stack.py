@@ -22,7 +22,7 @@ from lore_stack import resources
 from lore_stack.control_plane import ControlPlane
 from lore_stack.kafka import KafkaBroker
 from lore_stack.llm_server import LlmServer, point_endpoint
-from lore_stack.procs import Proc
+from lore_stack.procs import Proc, answers, wait_until
 from lore_stack.redis_server import RedisServer
 from lore_stack.runfile import AppSpec, RunFile
 from lore_stack.secrets import ensure_secrets
@@ -86,17 +86,7 @@ class GuestSidecar:
     def start(self, timeout: float = 60) -> None:
         """Starts daprd and waits until its outbound side (components, name resolution) is ready."""
         self.proc.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.proc.running():
-                raise RuntimeError(f"daprd exited:\n{self.proc.tail()}")
-            try:
-                if httpx.get(f"{self.url}/v1.0/healthz/outbound", timeout=2).status_code == 204:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"daprd not ready within {timeout} s:\n{self.proc.tail()}")
+        wait_until(self.proc, lambda: answers(f"{self.url}/v1.0/healthz/outbound", 204), timeout)
 
     def stop(self) -> None:
         self.proc.stop()
