@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from lore_stack.stack import Stack
 from tests.conftest import new_stack
@@ -30,6 +31,7 @@ from tests.integration.helpers import (
     eventually,
     fast_reclaim,
     gateway_auth,
+    redis_of,
     sidecar,
     statuses,
 )
@@ -96,7 +98,22 @@ def test_ingest_sidecar_killed_mid_backlog_loses_and_duplicates_nothing(crash_st
 
 def test_redis_killed_mid_backlog_loses_and_duplicates_nothing(crash_stack: Stack) -> None:
     assert crash_stack.redis is not None
-    _crash_mid_backlog(crash_stack, "crash-redis", crash_stack.redis.kill)
+    server = crash_stack.redis
+
+    def kill_and_wait_for_the_restart() -> None:
+        server.kill()
+
+        # The checks read Redis directly: wait for the supervisor's restart (the AOF reload can take
+        # longer than redis-py's own retries on a loaded machine, seen in CI).
+        def back() -> bool | None:
+            try:
+                return True if redis_of(crash_stack).ping() else None
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                return None
+
+        eventually(back, timeout=90, interval=0.5)
+
+    _crash_mid_backlog(crash_stack, "crash-redis", kill_and_wait_for_the_restart)
     assert crash_stack.supervisor is not None
     assert crash_stack.supervisor.restarts["redis"] >= 1
 
