@@ -186,5 +186,11 @@ def serve(app: FastAPI, settings: CommonSettings, *, host: str = "127.0.0.1", **
         # trace, whatever `traceparent` it sends (uvicorn 0.54 protocols/http/h11_impl.py:249-256;
         # tests/integration/test_tracing.py). The apps set no context in their lifespan.
         reset_contextvars=True,
+        # Idle keep-alive connections stay open longer than the sidecar keeps them in its pool. daprd's
+        # app channel is a clone of Go's DefaultTransport, IdleConnTimeout 90 s (dapr v1.18.1
+        # pkg/runtime/channels/channels.go:342); with uvicorn's default 5 s the app closed
+        # connections daprd was about to reuse, and a POST sent on one got "connection reset by
+        # peer" (a 500 from Dapr, which does not retry it; seen in CI's crash test).
+        timeout_keep_alive=120,
         **uvicorn_options,
     )
