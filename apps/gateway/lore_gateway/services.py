@@ -91,11 +91,22 @@ class Lore:
         self._ingest_app = ingest_app
 
     async def _invoke(
-        self, app_id: str, method: str, *, tenant: str, http_method: str = "POST", body: Any = None
+        self,
+        app_id: str,
+        method: str,
+        *,
+        tenant: str,
+        http_method: str = "POST",
+        body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
+        """Calls ``method`` of ``app_id`` for ``tenant`` with a JSON ``body`` or raw ``content``
+        (of ``content_type``); returns the callee's JSON answer or raises the `ApiError` to send."""
+        headers = {TENANT_HEADER: tenant, **({"content-type": content_type} if content_type else {})}
         try:
             response = await self._sidecar.invoke(
-                app_id, method, http_method=http_method, json_body=body, headers={TENANT_HEADER: tenant}
+                app_id, method, http_method=http_method, json_body=body, content=content, headers=headers
             )
         except DaprError as exc:
             raise ApiError(503, "upstream_unavailable", f"{app_id} is unavailable: {exc}") from exc
@@ -120,16 +131,11 @@ class Lore:
         self, body: bytes, *, content_type: str, tenant: str, params: dict[str, str]
     ) -> FilesIngested:
         """Passes an upload (multipart or raw) to lore-ingest's `files` as is, with its content type."""
-        try:
-            response = await self._sidecar.invoke(
-                self._ingest_app,
-                f"files?{urlencode({'tenant': tenant, **params})}",
-                content=body,
-                headers={"content-type": content_type, TENANT_HEADER: tenant},
-            )
-        except DaprError as exc:
-            raise ApiError(503, "upstream_unavailable", f"{self._ingest_app} is unavailable: {exc}") from exc
-        return FilesIngested.model_validate(_upstream(response, self._ingest_app))
+        method = f"files?{urlencode({'tenant': tenant, **params})}"
+        answer = await self._invoke(
+            self._ingest_app, method, tenant=tenant, content=body, content_type=content_type
+        )
+        return FilesIngested.model_validate(answer)
 
     async def submit_job(self, job: JobIn) -> JobStatus:
         """Starts an ingestion job of JSON documents; lore-ingest answers its first status at once."""
@@ -141,12 +147,10 @@ class Lore:
     async def submit_job_files(self, body: bytes, *, content_type: str, tenant: str) -> JobStatus:
         """Starts an ingestion job of uploaded files: the multipart body (whose `tenant` field is
         ``tenant``) goes to lore-ingest as is."""
-        headers = {"content-type": content_type, TENANT_HEADER: tenant}
-        try:
-            response = await self._sidecar.invoke(self._ingest_app, "jobs", content=body, headers=headers)
-        except DaprError as exc:
-            raise ApiError(503, "upstream_unavailable", f"{self._ingest_app} is unavailable: {exc}") from exc
-        return JobStatus.model_validate(_upstream(response, self._ingest_app))
+        answer = await self._invoke(
+            self._ingest_app, "jobs", tenant=tenant, content=body, content_type=content_type
+        )
+        return JobStatus.model_validate(answer)
 
     async def jobs(self, tenant: str) -> JobList:
         body = await self._invoke(self._ingest_app, f"jobs/{tenant}", tenant=tenant, http_method="GET")
