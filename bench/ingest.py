@@ -15,6 +15,10 @@ Starts a whole local stack (Redis, three daprd sidecars, the apps) on free ports
    drains, latency p50/p95 against the same requests on a quiet stack;
 5. peak RSS of the lore-ingest process (VmHWM).
 
+Phase 2 also prints where the CPU went: the CPU seconds of every process of the stack and of this
+benchmark during that phase, against the wall time times the cores. The model's share bounds the
+ratio to raw: whatever the other processes use, the model cannot.
+
 Usage:
     python bench/ingest.py [--docs 800] [--invalid 1000] [--daprd .cache/dapr/bin/daprd]
 """
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import psutil
 import redis
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 from local_stack import local_stack
@@ -145,6 +150,48 @@ def raw_throughput(chunks: list[str]) -> float:
     return len(chunks) / (time.perf_counter() - started)
 
 
+def process_label(process: psutil.Process) -> str:
+    """`daprd lore-ingest`, `lore_ingest`, `redis-server`, ...: what a process of the stack is."""
+    args = process.cmdline()
+    for flag in ("--app-id", "-m"):
+        if flag in args[:-1]:
+            value = args[args.index(flag) + 1]
+            return f"daprd {value}" if flag == "--app-id" else value
+    return process.name()
+
+
+def cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds so far of this process and each of its descendants, by label.
+
+    Threads are included (a process's times sum its threads'); processes that ended are not, so
+    take both readings while the stack runs.
+    """
+    me = psutil.Process()
+    totals: dict[str, float] = {}
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            label = "benchmark client" if process.pid == me.pid else process_label(process)
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        totals[label] = totals.get(label, 0.0) + times.user + times.system
+    return totals
+
+
+def print_cpu_shares(before: dict[str, float], after: dict[str, float], wall: float) -> None:
+    """Each process's share of the machine's CPU (wall time x cores) between two readings."""
+    capacity = wall * (psutil.cpu_count() or 1)
+    used = {label: after[label] - before.get(label, 0.0) for label in after}
+    print(f"CPU during the phase ({wall:.0f} s x {psutil.cpu_count()} cores):")
+    for label, seconds in sorted(used.items(), key=lambda item: -item[1]):
+        if seconds >= 0.01 * capacity:
+            print(f"  {label:<28} {seconds:7.1f} s  {seconds / capacity:6.1%}")
+    rest = sum(s for s in used.values() if s < 0.01 * capacity)
+    idle = capacity - sum(used.values())
+    print(f"  {'others of the stack':<28} {rest:7.1f} s  {rest / capacity:6.1%}")
+    print(f"  {'not used by the stack':<28} {idle:7.1f} s  {idle / capacity:6.1%}")
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -197,10 +244,12 @@ def run(
         ingest, "lore_ingest_documents_total", 'outcome="stale"'
     )
     indexed_before = metric(ingest, "lore_ingest_documents_total", 'outcome="indexed"')
+    cpu_before = cpu_seconds()
     started = time.monotonic()
     post_all(gateway, clean, queue)
     wait_metric(ingest, indexed_before + len(clean))
     done = wait_indexed(client, "bench-clean", len(clean))
+    cpu_after = cpu_seconds()
     e2e = len(chunks) / (done - started)
     redelivered = (
         metric(ingest, "lore_ingest_documents_total", 'outcome="unchanged"')
@@ -215,6 +264,7 @@ def run(
         f"end to end (gateway -> pub/sub -> ingest -> index): {e2e:.1f} chunks/s = {e2e / raw:.2f} x raw "
         f"(raw {raw_after:.1f} chunks/s after, mean {raw:.1f}); redeliveries {redelivered:.0f}"
     )
+    print_cpu_shares(cpu_before, cpu_after, done - started)
 
     valid = corpus("bench-flood", args.docs, seed=2)
     invalid = [{"tenant": "bench-flood", "text": f"bad {n}", "colour": "red"} for n in range(args.invalid)]

@@ -11,7 +11,11 @@ ranker). Figures printed:
 - latency p50/p95/p99 of `ChunkSearch.run` (k=10) per mode at concurrency 1, 8 and 32, with the
   question already embedded (embedding time is not Redis' and is measured in bench/embeddings.py);
 - recall@10 of the HNSW KNN against exact search (a FLAT index over the same hashes, checked
-  against numpy brute force) for several EF_RUNTIME values.
+  against numpy brute force) for several EF_RUNTIME values;
+- with `--latency-ef`, the vector-mode latency at each of those EF_RUNTIME values too, so that the
+  recall given up for speed can be read next to the speed gained;
+- next to each latency row, the time Redis itself spent per `FT.SEARCH` (`INFO commandstats`):
+  the rest of a request's latency is queueing for Redis' one query thread and the client.
 
 Vectors: the chunks' vectors are synthetic but shaped like the model's (unit vectors scattered
 around real all-MiniLM-L6-v2 embeddings of synthetic sentences); the queries' vectors come from the
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import statistics
@@ -258,7 +263,10 @@ async def latency(
     total: int,
     tuning: Tuning | None = Tuning(),  # noqa: B008 (frozen dataclass)
 ) -> dict[str, float]:
-    """Latency of `ChunkSearch.run` (k=10); with ``tuning`` None, of the `before` read path."""
+    """Latency of `ChunkSearch.run` (k=10); with ``tuning`` None, of the `before` read path.
+
+    Also `server_ms`: Redis' own time per `FT.SEARCH` during the timed requests.
+    """
     client = redis_client(url, None)
     search = ChunkSearch(client, layout, tuning)
     samples: list[float] = []
@@ -280,13 +288,22 @@ async def latency(
         counter = iter(range(min(total, 2 * concurrency + 10)))
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         samples.clear()
+        calls, usec = search_stats(await client.info("commandstats"))
         counter = iter(range(total))
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - started
+        calls_after, usec_after = search_stats(await client.info("commandstats"))
     finally:
         await client.aclose()
-    return {**percentiles(samples), "qps": total / wall}
+    server_ms = (usec_after - usec) / max(calls_after - calls, 1) / 1000
+    return {**percentiles(samples), "qps": total / wall, "server_ms": server_ms}
+
+
+def search_stats(commandstats: dict[str, Any]) -> tuple[int, int]:
+    """Calls of `FT.SEARCH` so far and the microseconds Redis spent in them."""
+    stats = commandstats.get("cmdstat_FT.SEARCH", {"calls": 0, "usec": 0})
+    return int(stats["calls"]), int(stats["usec"])
 
 
 def knn_ids(
@@ -317,6 +334,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--m", type=int, default=HNSW_M)
     parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
     parser.add_argument("--ef-runtime", type=int, nargs="+", default=[10, 20, 40, 64, 100, 200, 300, 400])
+    parser.add_argument(
+        "--latency-ef",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time vector mode (own choice and BATCHES) at these EF_RUNTIME values",
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per mode and concurrency")
     parser.add_argument("--modes", nargs="+", default=[m.value for m in Mode])
@@ -399,30 +423,35 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures["latency"] = {}
             print("latency of ChunkSearch.run (k=10, question pre-embedded):")
             print(
-                f"{'mode':<30}{'conc':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'qps':>10}"
-                f"{'p95 gain vs before':>20}"
+                f"{'mode':<34}{'conc':>6}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'qps':>10}"
+                f"{'Redis ms':>10}{'p95 gain vs before':>20}"
             )
-            rows: list[tuple[str, Mode, Tuning | None]] = []
+            rows: list[tuple[str, Mode, Tuning | None, IndexLayout]] = []
             for mode in (Mode(m) for m in args.modes):
                 if mode is Mode.VECTOR:
-                    rows += [(name, mode, tuning) for name, tuning in VECTOR_VARIANTS.items()]
+                    rows += [(name, mode, tuning, layout) for name, tuning in VECTOR_VARIANTS.items()]
+                    for ef in args.latency_ef:
+                        tuned = dataclasses.replace(layout, hnsw_ef_runtime=ef)
+                        rows += [
+                            (f"vector EF={ef}", mode, Tuning(), tuned),
+                            (f"vector BATCHES EF={ef}", mode, Tuning(hybrid_policy="BATCHES"), tuned),
+                        ]
                 else:
-                    rows.append((mode.value, mode, Tuning()))
+                    rows.append((mode.value, mode, Tuning(), layout))
             for concurrency in args.concurrency:
                 baseline: float | None = None
-                for name, mode, tuning in rows:
-                    stats = asyncio.run(
-                        latency(
-                            url, layout, mode, questions, query_vectors, concurrency, args.requests, tuning
-                        )
+                for name, mode, tuning, row_layout in rows:
+                    timed = latency(
+                        url, row_layout, mode, questions, query_vectors, concurrency, args.requests, tuning
                     )
+                    stats = asyncio.run(timed)
                     if tuning is None:
                         baseline = stats["p95_ms"]
                     ratio = f"{baseline / stats['p95_ms']:>9.1f}x" if baseline and tuning is not None else ""
                     figures["latency"][f"{name}@{concurrency}"] = stats
                     print(
-                        f"{name:<30}{concurrency:>6}{stats['p50_ms']:>10.2f}{stats['p95_ms']:>10.2f}"
-                        f"{stats['p99_ms']:>10.2f}{stats['qps']:>10.0f}{ratio}"
+                        f"{name:<34}{concurrency:>6}{stats['p50_ms']:>10.2f}{stats['p95_ms']:>10.2f}"
+                        f"{stats['p99_ms']:>10.2f}{stats['qps']:>10.0f}{stats['server_ms']:>10.2f}{ratio}"
                     )
             client.close()
         finally:

@@ -114,3 +114,29 @@ async def test_a_malformed_model_answer_fails_its_callers_and_the_worker_keeps_s
         await batcher.aclose()
     expected = np.asarray(model.fake.embed_documents(["d", "e"]), dtype=np.float32)
     np.testing.assert_array_equal(vectors, expected)
+
+
+class Meeting(Recording):
+    """Each model call waits until ``parties`` calls are running at the same time (or times out)."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=5)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.barrier.wait()
+        return super().embed_documents(texts)
+
+
+async def test_workers_run_that_many_batches_at_the_same_time() -> None:
+    model = Meeting(parties=2)
+    batcher = EmbeddingBatcher(model, max_batch=2, workers=2)
+    batcher.start()
+    try:
+        texts = [f"t{n}" for n in range(4)]
+        vectors = await batcher.embed(texts)
+    finally:
+        await batcher.aclose()
+    # Two batches of two, both inside the model at once (one worker alone breaks the barrier).
+    assert sorted(len(b) for b in model.batches) == [2, 2]
+    np.testing.assert_array_equal(vectors, np.asarray(model.fake.embed_documents(texts), dtype=np.float32))

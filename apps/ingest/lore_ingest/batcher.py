@@ -6,6 +6,8 @@ and not the synchronous `POST /documents` calls, so lore-ingest batches in the a
 caller hands its texts to one `EmbeddingBatcher`, whose single worker runs the model on up to
 `max_batch` texts at a time, taken from the interactive lane first. A synchronous ingestion
 therefore waits for at most the batch that is running, however long the event backlog is.
+With `workers` > 1, that many batches run at once (each in its own thread; give each run fewer
+intra-op threads, `EMBEDDING_THREADS`, so that together they fill the cores).
 
 No maintained library does asyncio micro-batching with priorities (the candidates on PyPI are
 unmaintained single-author packages), and the whole mechanism is one queue and one task.
@@ -63,27 +65,37 @@ class EmbeddingBatcher:
         embeddings: Any LangChain `Embeddings`; `embed_documents` runs in a worker thread.
         max_batch: Texts per model call. A request larger than this is split into pieces, so an
             interactive request never waits behind a whole large document.
-        linger: Seconds the worker waits for more requests before running a partial batch.
+        linger: Seconds a worker waits for more requests before running a partial batch.
+        workers: Batches run at the same time, each in its own thread (the model must allow
+            concurrent calls, as onnxruntime sessions do).
     """
 
-    def __init__(self, embeddings: Embeddings, *, max_batch: int = 64, linger: float = 0.005) -> None:
+    def __init__(
+        self, embeddings: Embeddings, *, max_batch: int = 64, linger: float = 0.005, workers: int = 1
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         self._embeddings = embeddings
         self._max_batch = max_batch
         self._linger = linger
+        self._workers = workers
         self._lanes: tuple[deque[_Piece], deque[_Piece]] = (deque(), deque())
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="embedding-batcher")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"embedding-batcher-{n}") for n in range(self._workers)
+            ]
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         for lane in self._lanes:
             for piece in lane:
                 if not piece.request.future.done():
@@ -99,7 +111,7 @@ class EmbeddingBatcher:
         """Embeds ``texts`` (in order) and returns a ``(len(texts), dimension)`` float32 array."""
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        if self._task is None:
+        if not self._tasks:
             raise RuntimeError("EmbeddingBatcher.start() was not called")
         request = _Request(texts=texts, remaining=len(texts))
         lane = self._lanes[0 if interactive else 1]
@@ -116,6 +128,8 @@ class EmbeddingBatcher:
                 if self._linger:
                     await asyncio.sleep(self._linger)
                 batch = self._take()
+                if any(self._lanes):
+                    self._wake.set()  # more work than one batch: wake an idle worker for it
                 await self._embed(batch)
                 # Let callers whose results just arrived enqueue their next work before the next
                 # batch is put together.

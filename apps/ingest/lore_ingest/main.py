@@ -24,7 +24,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def startup(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
         embeddings = await app_embeddings(settings, sidecar, secret_store=settings.secret_store)
-        batcher = EmbeddingBatcher(embeddings, max_batch=settings.embed_max_batch)
+        batcher = EmbeddingBatcher(
+            embeddings, max_batch=settings.embed_max_batch, workers=settings.embed_workers
+        )
         batcher.start()
         try:
             async with open_index(settings, sidecar, dimension=settings.embedding_dimension) as index:

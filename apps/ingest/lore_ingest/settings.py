@@ -21,6 +21,13 @@ class Settings(IndexSettings, TopicSettings, EmbeddingSettings, DocumentLimitSet
         description="Chunks per embedding run, shared by concurrent ingestions; a synchronous "
         "ingestion waits for at most one such batch behind queued event traffic.",
     )
+    embed_workers: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Embedding batches run at once, each in its own thread. With more than one, set "
+        "EMBEDDING_THREADS so that workers x threads is the number of cores.",
+    )
     job_retention_seconds: int = Field(
         default=7 * 24 * 3600,
         ge=0,
