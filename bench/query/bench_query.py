@@ -65,6 +65,7 @@ from lore_stack.redis_server import RedisServer
 from lore_stack.stack import free_port
 
 TENANT = "bench"
+SMALL_TENANT = "small"
 PREFIX = "bench:chunk:"
 FLAT_INDEX = "bench-flat"
 WORDS = [
@@ -168,16 +169,22 @@ def corpus_vectors(
     return vectors.astype(np.float32), seeds
 
 
-def load(client: redis.Redis, vectors: NDArray[np.float32], rng: random.Random, batch: int = 1000) -> float:
-    """Writes the chunk hashes with pipelined HSETs (no transaction); returns seconds."""
+def load(
+    client: redis.Redis,
+    vectors: NDArray[np.float32],
+    rng: random.Random,
+    batch: int = 1000,
+    tenant: str = TENANT,
+) -> float:
+    """Writes the chunk hashes of ``tenant`` with pipelined HSETs (no transaction); returns seconds."""
     started = time.perf_counter()
     for start in range(0, len(vectors), batch):
         pipe = client.pipeline(transaction=False)
         for n in range(start, min(start + batch, len(vectors))):
             pipe.hset(
-                f"{PREFIX}{TENANT}:doc{n // 4}:{n % 4}",
+                f"{PREFIX}{tenant}:doc{n // 4}:{n % 4}",
                 mapping={
-                    "tenant": TENANT,
+                    "tenant": tenant,
                     "document_id": f"doc{n // 4}",
                     "title": _sentence(rng, 4),
                     "source": f"https://docs.test/{n // 4}",
@@ -262,6 +269,7 @@ async def latency(
     concurrency: int,
     total: int,
     tuning: Tuning | None = Tuning(),  # noqa: B008 (frozen dataclass)
+    tenant: str = TENANT,
 ) -> dict[str, float]:
     """Latency of `ChunkSearch.run` (k=10); with ``tuning`` None, of the `before` read path.
 
@@ -275,10 +283,10 @@ async def latency(
     async def worker() -> None:
         for n in counter:
             q = n % len(questions)
-            request = SearchRequest(tenant=TENANT, question=questions[q], vector=vectors[q], mode=mode, k=10)
+            request = SearchRequest(tenant=tenant, question=questions[q], vector=vectors[q], mode=mode, k=10)
             started = time.perf_counter()
             if tuning is None:
-                (await search.vector(TENANT, vectors[q], Tuning().candidates))[: request.k]
+                (await search.vector(tenant, vectors[q], Tuning().candidates))[: request.k]
             else:
                 await search.run(request)
             samples.append(time.perf_counter() - started)
@@ -307,16 +315,23 @@ def search_stats(commandstats: dict[str, Any]) -> tuple[int, int]:
 
 
 def knn_ids(
-    client: redis.Redis, index: str, vector: NDArray[np.float32], k: int, ef: int | None
+    client: redis.Redis,
+    index: str,
+    vector: NDArray[np.float32],
+    k: int,
+    ef: int | None,
+    tenant: str = TENANT,
+    policy: str | None = None,
 ) -> list[str]:
     query = VectorQuery(
         vector=vector.tobytes(),
         vector_field_name="embedding",
-        filter_expression=tenant_filter(TENANT),
+        filter_expression=tenant_filter(tenant),
         num_results=k,
         dtype="float32",
         return_fields=["document_id"],
-        **({"ef_runtime": ef} if ef else {}),
+        hybrid_policy=policy,
+        **({"ef_runtime": ef} if ef and policy != "ADHOC_BF" else {}),
     )
     result = client.ft(index).search(query, query_params=query.params)
     return [doc.id for doc in result.docs]
@@ -340,6 +355,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         nargs="*",
         default=[],
         help="also time vector mode (own choice and BATCHES) at these EF_RUNTIME values",
+    )
+    parser.add_argument(
+        "--small-tenant",
+        type=int,
+        default=0,
+        metavar="CHUNKS",
+        help="also load a second tenant of this many chunks and time its vector queries per policy",
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per mode and concurrency")
@@ -370,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 int(client.info("memory")["used_memory"]) - before
             ) / args.chunks
             print(f"load: {args.chunks} hashes in {figures['load_s']:.1f}s (pipelined HSET)")
+            if args.small_tenant:
+                small_vectors, _ = corpus_vectors(embeddings, rng, args.small_tenant, args.centres // 10)
+                load(client, small_vectors, rng, tenant=SMALL_TENANT)
+                print(f"load: {args.small_tenant} more hashes of tenant {SMALL_TENANT!r}")
 
             layout = IndexLayout(
                 name="bench-chunks",
@@ -380,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             started = time.perf_counter()
             asyncio.run(_ensure(url, layout))
-            figures["build_hnsw_s"] = wait_indexed(client, layout.name, args.chunks, started)
+            total = args.chunks + args.small_tenant
+            figures["build_hnsw_s"] = wait_indexed(client, layout.name, total, started)
             hnsw = f"HNSW (M={args.m}, EF_CONSTRUCTION={args.ef_construction})"
             print(f"build: {hnsw} {figures['build_hnsw_s']:.1f}s")
             figures["memory"] = memory(client, layout.name, args.chunks)
@@ -393,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "embedding", "VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM", str(embeddings.dimension),
                 "DISTANCE_METRIC", "COSINE",
             )  # fmt: skip
-            figures["build_flat_s"] = wait_indexed(client, FLAT_INDEX, args.chunks, started)
+            figures["build_flat_s"] = wait_indexed(client, FLAT_INDEX, total, started)
             print(f"build: FLAT {figures['build_flat_s']:.1f}s")
 
             # Exact neighbours: the FLAT index, checked against numpy brute force.
@@ -418,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 knn_ids(client, FLAT_INDEX, v, 10, None)
             figures["flat_ms_per_query"] = (time.perf_counter() - started) / len(query_vectors) * 1000
             print(f"FLAT exact KNN: {figures['flat_ms_per_query']:.2f} ms/query, sequential")
+            if args.small_tenant:
+                figures["small_tenant"] = small_tenant_policies(client, url, layout, query_vectors, args)
             client.execute_command("FT.DROPINDEX", FLAT_INDEX)
 
             figures["latency"] = {}
@@ -459,6 +488,48 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
     sys.stdout.flush()
+
+
+def small_tenant_policies(
+    client: redis.Redis,
+    url: str,
+    layout: IndexLayout,
+    query_vectors: NDArray[np.float32],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Recall@10 and latency of each hybrid policy for the small tenant (a small share of the index:
+    the case where walking the graph in batches finds few of its chunks per batch)."""
+    exact = [knn_ids(client, FLAT_INDEX, v, 10, None, SMALL_TENANT) for v in query_vectors]
+    share = args.small_tenant / (args.chunks + args.small_tenant)
+    print(f"tenant {SMALL_TENANT!r} ({args.small_tenant} chunks, {share:.1%} of the index), vector, k=10:")
+    out: dict[str, Any] = {}
+    for policy in (None, "BATCHES", "ADHOC_BF"):
+        got = [
+            knn_ids(client, layout.name, v, 10, layout.hnsw_ef_runtime, SMALL_TENANT, policy)
+            for v in query_vectors
+        ]
+        recall = statistics.fmean(len(set(g) & set(e)) / 10 for g, e in zip(got, exact, strict=True))
+        tuning = Tuning(hybrid_policy=policy)
+        for concurrency in args.concurrency:
+            timed = latency(
+                url,
+                layout,
+                Mode.VECTOR,
+                [""],
+                query_vectors,
+                concurrency,
+                args.requests,
+                tuning,
+                tenant=SMALL_TENANT,
+            )
+            stats = asyncio.run(timed)
+            name = policy or "RediSearch's choice"
+            out[f"{name}@{concurrency}"] = {**stats, "recall": recall}
+            print(
+                f"  {name:<22} conc {concurrency:>3}: recall@10 {recall:.3f}, p50 {stats['p50_ms']:.2f} ms, "
+                f"p95 {stats['p95_ms']:.2f} ms, Redis {stats['server_ms']:.2f} ms/query"
+            )
+    return out
 
 
 async def _ensure(url: str, layout: IndexLayout) -> None:

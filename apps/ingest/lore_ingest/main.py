@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,7 +24,10 @@ from lore_ingest.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def startup(app: FastAPI, sidecar: Sidecar) -> AsyncIterator[None]:
-        embeddings = await app_embeddings(settings, sidecar, secret_store=settings.secret_store)
+        # Each embedding worker gets an equal share of the cores unless EMBEDDING_THREADS says.
+        threads = settings.embedding_threads or max(1, (os.cpu_count() or 1) // settings.embed_workers)
+        model_settings = settings.model_copy(update={"embedding_threads": threads})
+        embeddings = await app_embeddings(model_settings, sidecar, secret_store=settings.secret_store)
         batcher = EmbeddingBatcher(
             embeddings, max_batch=settings.embed_max_batch, workers=settings.embed_workers
         )

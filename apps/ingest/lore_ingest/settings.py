@@ -22,11 +22,14 @@ class Settings(IndexSettings, TopicSettings, EmbeddingSettings, DocumentLimitSet
         "ingestion waits for at most one such batch behind queued event traffic.",
     )
     embed_workers: int = Field(
-        default=1,
+        default=2,
         ge=1,
         le=16,
-        description="Embedding batches run at once, each in its own thread. With more than one, set "
-        "EMBEDDING_THREADS so that workers x threads is the number of cores.",
+        description="Embedding batches run at once, each in its own thread, with EMBEDDING_THREADS "
+        "onnxruntime threads each (default: the cores divided among the workers). Two one-thread "
+        "runs beat one two-thread run on two cores shared with the sidecar and Redis: a run's "
+        "threads wait for each other at every operator, and a core taken by another process stalls "
+        "them all (README, Ingestion throughput).",
     )
     job_retention_seconds: int = Field(
         default=7 * 24 * 3600,
