@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures["build_hnsw_s"] = wait_indexed(client, layout.name, total, started)
             hnsw = f"HNSW (M={args.m}, EF_CONSTRUCTION={args.ef_construction})"
             print(f"build: {hnsw} {figures['build_hnsw_s']:.1f}s")
-            figures["memory"] = memory(client, layout.name, args.chunks)
+            figures["memory"] = memory(client, layout.name, total)
             print("memory: " + ", ".join(f"{k} {v:.1f}" for k, v in figures["memory"].items() if v))
 
             started = time.perf_counter()
