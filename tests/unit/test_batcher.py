@@ -32,13 +32,9 @@ class Recording(Embeddings):
 
 async def test_concurrent_callers_share_batches_and_get_their_own_vectors_in_order() -> None:
     model = Recording()
-    batcher = EmbeddingBatcher(model, max_batch=16)
-    batcher.start()
-    try:
+    async with EmbeddingBatcher(model, max_batch=16) as batcher:
         requests = [[f"doc{d} chunk{c}" for c in range(3)] for d in range(5)]
         results = await asyncio.gather(*(batcher.embed(texts) for texts in requests))
-    finally:
-        await batcher.aclose()
     assert len(model.batches) == 1  # 15 texts from 5 callers in one model run
     for texts, vectors in zip(requests, results, strict=True):
         expected = np.asarray(model.fake.embed_documents(texts), dtype=np.float32)
@@ -47,22 +43,16 @@ async def test_concurrent_callers_share_batches_and_get_their_own_vectors_in_ord
 
 async def test_large_request_is_split_into_batches_of_at_most_max_batch() -> None:
     model = Recording()
-    batcher = EmbeddingBatcher(model, max_batch=4)
-    batcher.start()
-    try:
+    async with EmbeddingBatcher(model, max_batch=4) as batcher:
         texts = [f"t{n}" for n in range(10)]
         vectors = await batcher.embed(texts)
-    finally:
-        await batcher.aclose()
     assert [len(b) for b in model.batches] == [4, 4, 2]
     np.testing.assert_array_equal(vectors, np.asarray(model.fake.embed_documents(texts), dtype=np.float32))
 
 
 async def test_interactive_request_overtakes_a_queued_backlog() -> None:
     model = Recording()
-    batcher = EmbeddingBatcher(model, max_batch=4)
-    batcher.start()
-    try:
+    async with EmbeddingBatcher(model, max_batch=4) as batcher:
         model.gate.clear()  # hold the first batch so that the backlog queues up behind it
         backlog = asyncio.ensure_future(batcher.embed([f"bulk{n}" for n in range(40)]))
         await asyncio.sleep(0.05)
@@ -72,8 +62,6 @@ async def test_interactive_request_overtakes_a_queued_backlog() -> None:
         await urgent
         assert not backlog.done()
         await backlog
-    finally:
-        await batcher.aclose()
     position = next(n for n, b in enumerate(model.batches) if "urgent" in b)
     assert position == 1  # right after the batch that was already running
 
@@ -83,15 +71,11 @@ async def test_model_failure_reaches_every_caller_of_the_batch() -> None:
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
             raise RuntimeError("model exploded")
 
-    batcher = EmbeddingBatcher(Broken(), max_batch=8)
-    batcher.start()
-    try:
+    async with EmbeddingBatcher(Broken(), max_batch=8) as batcher:
         results = await asyncio.gather(batcher.embed(["a"]), batcher.embed(["b"]), return_exceptions=True)
         assert all(isinstance(r, RuntimeError) for r in results)
         with pytest.raises(RuntimeError):
             await batcher.embed(["c"])
-    finally:
-        await batcher.aclose()
 
 
 class ShortOnce(Recording):
@@ -104,14 +88,10 @@ class ShortOnce(Recording):
 
 async def test_a_malformed_model_answer_fails_its_callers_and_the_worker_keeps_serving() -> None:
     model = ShortOnce()
-    batcher = EmbeddingBatcher(model, max_batch=8)
-    batcher.start()
-    try:
+    async with EmbeddingBatcher(model, max_batch=8) as batcher:
         with pytest.raises(ValueError, match="for 3 texts"):
             await asyncio.wait_for(batcher.embed(["a", "b", "c"]), timeout=5)
         vectors = await asyncio.wait_for(batcher.embed(["d", "e"]), timeout=5)
-    finally:
-        await batcher.aclose()
     expected = np.asarray(model.fake.embed_documents(["d", "e"]), dtype=np.float32)
     np.testing.assert_array_equal(vectors, expected)
 
@@ -130,13 +110,9 @@ class Meeting(Recording):
 
 async def test_workers_run_that_many_batches_at_the_same_time() -> None:
     model = Meeting(parties=2)
-    batcher = EmbeddingBatcher(model, max_batch=2, workers=2)
-    batcher.start()
-    try:
+    async with EmbeddingBatcher(model, max_batch=2, workers=2) as batcher:
         texts = [f"t{n}" for n in range(4)]
         vectors = await batcher.embed(texts)
-    finally:
-        await batcher.aclose()
     # Two batches of two, both inside the model at once (one worker alone breaks the barrier).
     assert sorted(len(b) for b in model.batches) == [2, 2]
     np.testing.assert_array_equal(vectors, np.asarray(model.fake.embed_documents(texts), dtype=np.float32))

@@ -21,6 +21,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -88,6 +89,13 @@ class EmbeddingBatcher:
             self._tasks = [
                 asyncio.create_task(self._run(), name=f"embedding-batcher-{n}") for n in range(self._workers)
             ]
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
         for task in self._tasks:

@@ -31,41 +31,35 @@ def create_app(settings: Settings) -> FastAPI:
         batcher = EmbeddingBatcher(
             embeddings, max_batch=settings.embed_max_batch, workers=settings.embed_workers
         )
-        batcher.start()
-        try:
-            async with open_index(settings, sidecar, dimension=settings.embedding_dimension) as index:
-                app.state.index = index
-                app.state.batcher = batcher
-                app.state.service = IngestService(
-                    sidecar=sidecar,
-                    index=index,
-                    batcher=batcher,
-                    statestore=settings.statestore,
-                    topics=settings,
-                    max_document_bytes=settings.max_document_bytes,
-                    chunk_size=settings.chunk_size,
-                    chunk_overlap=settings.chunk_overlap,
-                )
-                app.state.jobs = JobRunner(
-                    service=app.state.service,
-                    store=JobStore(
-                        sidecar, settings.statestore, retention_seconds=settings.job_retention_seconds
-                    ),
-                    grpc_host=settings.dapr_host,
-                    grpc_port=settings.dapr_grpc_port,
-                    api_token=settings.dapr_api_token.get_secret_value(),
-                )
-                await app.state.jobs.start()
-                try:
-                    # Dapr's Redis Streams consumer group is the subscriber's app-id (consumerID).
-                    async with watch_backlog(
-                        index.redis, stream=settings.ingest_topic, group=settings.app_id
-                    ):
-                        yield
-                finally:
-                    await app.state.jobs.stop()
-        finally:
-            await batcher.aclose()
+        async with batcher, open_index(settings, sidecar, dimension=settings.embedding_dimension) as index:
+            app.state.index = index
+            app.state.batcher = batcher
+            app.state.service = IngestService(
+                sidecar=sidecar,
+                index=index,
+                batcher=batcher,
+                statestore=settings.statestore,
+                topics=settings,
+                max_document_bytes=settings.max_document_bytes,
+                chunk_size=settings.chunk_size,
+                chunk_overlap=settings.chunk_overlap,
+            )
+            app.state.jobs = JobRunner(
+                service=app.state.service,
+                store=JobStore(
+                    sidecar, settings.statestore, retention_seconds=settings.job_retention_seconds
+                ),
+                grpc_host=settings.dapr_host,
+                grpc_port=settings.dapr_grpc_port,
+                api_token=settings.dapr_api_token.get_secret_value(),
+            )
+            await app.state.jobs.start()
+            try:
+                # Dapr's Redis Streams consumer group is the subscriber's app-id (consumerID).
+                async with watch_backlog(index.redis, stream=settings.ingest_topic, group=settings.app_id):
+                    yield
+            finally:
+                await app.state.jobs.stop()
 
     app = service_app(settings, startup=startup, checks=sidecar_and_index_checks, title="lore-ingest")
     app.include_router(documents.router)

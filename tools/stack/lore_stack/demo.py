@@ -60,7 +60,3 @@ def render_citations(answer: dict[str, Any]) -> str:
             f"  [{c['marker']}] {c['title']} ({c['source']}, chunk {c['chunk']}, score {c['score']:.2f})"
         )
     return "\n".join(lines)
-
-
-def render(question: str, answer: dict[str, Any]) -> str:
-    return "\n".join([f"Q: {question}", f"A: {answer['answer']}", render_citations(answer)])
